@@ -120,7 +120,7 @@ def _decode(f: Any, name: str) -> np.ndarray:
         try:
             img = Image.open(f)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-            raise InvalidFileError(f"{name} is too large to read: {_one_line(e)}") from None
+            raise _too_large(name, e) from None
         except Image.UnidentifiedImageError:
             raise InvalidFileError(f"{bad}: unknown or damaged format") from None
         except (OSError, SyntaxError, ValueError, EOFError, IndexError) as e:
@@ -139,10 +139,18 @@ def _decode(f: Any, name: str) -> np.ndarray:
                 img = ImageOps.exif_transpose(img)
                 return _pil_to_grey(img)
             except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-                raise InvalidFileError(f"{name} is too large to read: {_one_line(e)}") from None
+                raise _too_large(name, e) from None
             except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError) as e:
                 why = _one_line(e) or type(e).__name__
                 raise InvalidFileError(f"{bad}: truncated or corrupt ({why})") from None
+
+
+def _too_large(name: str, e: Exception) -> InvalidFileError:
+    """Pillow's own decompression-bomb check fired (the image is huge)."""
+    return InvalidFileError(
+        f"{name} is too large to read: more than {MAX_PIXELS // 1_000_000} megapixels, "
+        f"possibly a decompression bomb ({_one_line(e)})"
+    )
 
 
 def _pil_to_grey(img: Any) -> np.ndarray:
@@ -208,8 +216,7 @@ def _as_grey(a: Any) -> np.ndarray:
     lo, hi = float(a.min()), float(a.max())
     if lo < -1e-6 or hi > 1 + 1e-6:
         raise ValueError(
-            f"float pixel values must lie in [0, 1], got {lo:g}..{hi:g} "
-            "(pass uint8 for 0..255 images)"
+            f"float pixel values must lie in [0, 1], got {lo:g}..{hi:g} (pass uint8 for 0..255 images)"
         )
     return np.clip(a, 0.0, 1.0).astype(np.float32)
 
