@@ -346,7 +346,7 @@ class Network:
             Resume at this epoch (with the optimiser state of that moment).
         callback:
             ``f(epoch, logs)`` called after each epoch with that epoch's row of
-            the history (1-based ``epoch``).
+            the history (1-based ``epoch``); returning ``True`` stops training.
         threads:
             BLAS threads while training; default 1 for batches up to 128
             (faster for small matrices), else unchanged.
@@ -390,6 +390,7 @@ class Network:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=n, unit="sample", unit_scale=True, leave=False, dynamic_ncols=True)
+        everything = np.arange(n)
         epoch = initial_epoch
         saved = (self.params.copy(), opt.state_dict())
         with _blas_threads(threads if threads is not None else (1 if batch_size <= 128 else None)):
@@ -398,7 +399,7 @@ class Network:
                     saved = (self.params.copy(), opt.state_dict())  # the last good state
                     started = time.perf_counter()
                     rng = np.random.default_rng([seed if seed is not None else 0, epoch])
-                    order = rng.permutation(n) if shuffle else np.arange(n)
+                    order = rng.permutation(n) if shuffle else everything
                     if bar is not None:
                         bar.reset(total=n)
                         bar.set_description(f"epoch {epoch + 1}/{epochs}")
@@ -444,8 +445,8 @@ class Network:
                         history[key].append(value)
                     self.metadata["_base_lr"] = base_lr
                     self.metadata["epochs_trained"] = epoch + 1
-                    if callback is not None:
-                        callback(epoch + 1, row)
+                    if callback is not None and callback(epoch + 1, row) is True:
+                        break
             except KeyboardInterrupt:
                 self.params[...] = saved[0]
                 opt.load_state_dict(saved[1])

@@ -40,7 +40,8 @@ class Optimizer:
     # --- state, for checkpoints -------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Hyper-parameters (``"config"``), step count and state arrays (``"arrays"``)."""
-        return {"config": self.config(), "t": self.t, "arrays": dict(self._arrays())}
+        arrays = {k: None if v is None else v.copy() for k, v in self._arrays().items()}
+        return {"config": self.config(), "t": self.t, "arrays": arrays}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.t = int(state["t"])

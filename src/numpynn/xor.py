@@ -1,0 +1,113 @@
+"""The XOR gate: the first demonstration of a network learning what no single
+layer can.
+
+A 2-2-1 network, sigmoid everywhere, squared error, trained full-batch on the
+four rows of the truth table with plain gradient descent. Such a small network
+has local minima: from about one initialisation in five, gradient descent
+settles on a wrong answer. :func:`train_xor` detects that (no convergence
+within ``patience`` epochs) and restarts from a fresh initialisation drawn
+from the same seed, and says so in its result.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .layers import Dense
+from .network import Network
+from .optimizers import SGD
+
+X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
+Y = np.array([[0], [1], [1], [0]], dtype=np.float64)
+
+
+@dataclass
+class XorResult:
+    """What :func:`train_xor` did."""
+
+    network: Network
+    converged: bool
+    epochs: int  # epochs of the final attempt
+    total_epochs: int  # over all attempts
+    restarts: int
+    loss: float
+    seconds: float
+    outputs: list[list[float]] = field(default_factory=list)  # [x1, x2, target, output]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "converged": self.converged,
+            "epochs": self.epochs,
+            "total_epochs": self.total_epochs,
+            "restarts": self.restarts,
+            "loss": self.loss,
+            "seconds": self.seconds,
+            "outputs": self.outputs,
+        }
+
+
+def xor_network(seed: int | None = 0, dtype: str = "float64") -> Network:
+    """The classic 2-2-1 all-sigmoid network with squared error."""
+    return Network(
+        [Dense(2, 2, activation="sigmoid"), Dense(2, 1, activation="sigmoid")],
+        loss="squared_error",
+        seed=seed,
+        dtype=dtype,
+    )
+
+
+def train_xor(
+    seed: int = 0,
+    epochs: int = 5000,
+    lr: float = 20.0,
+    tolerance: float = 0.1,
+    patience: int = 1000,
+    max_restarts: int = 20,
+    check_every: int = 25,
+) -> XorResult:
+    """Train the 2-2-1 network on XOR until every output is within ``tolerance``
+    of its target, for at most ``epochs`` epochs per attempt.
+
+    An attempt that has not converged after ``patience`` epochs is taken to be
+    stuck in a local minimum and restarted from a new initialisation; the
+    ``k``-th restart uses the seed sequence ``[seed, k]``, so results are
+    reproducible. Full-batch SGD with learning rate ``lr``.
+    """
+    started = time.perf_counter()
+    total = 0
+    restarts = 0
+    while True:
+        net = xor_network(seed if restarts == 0 else int(np.random.SeedSequence([seed, restarts])
+                                                         .generate_state(1)[0]))
+        done = {"epochs": 0, "converged": False}
+
+        def check(epoch: int, logs: dict[str, Any], net: Network = net, done: dict = done) -> bool:
+            done["epochs"] = epoch
+            if epoch % check_every:
+                return False
+            done["converged"] = bool(np.all(np.abs(net.layers[-1].a - Y) < tolerance))
+            return done["converged"] or (epoch >= patience and restarts < max_restarts)
+
+        net.fit(X, Y, epochs=epochs, batch_size=4, optimizer=SGD(lr=lr), progress=False,
+                shuffle=False, callback=check)
+        total += done["epochs"]
+        outputs = net.predict(X)[:, 0]
+        converged = bool(np.all(np.abs(outputs - Y[:, 0]) < tolerance))
+        if converged or restarts >= max_restarts or done["epochs"] >= epochs:
+            break
+        restarts += 1
+    loss = net.evaluate(X, Y)["loss"]
+    return XorResult(
+        network=net,
+        converged=converged,
+        epochs=done["epochs"],
+        total_epochs=total,
+        restarts=restarts,
+        loss=loss,
+        seconds=time.perf_counter() - started,
+        outputs=[[float(a), float(b), float(t), float(o)] for (a, b), t, o in zip(X, Y[:, 0], outputs)],
+    )
