@@ -3,27 +3,39 @@
 >>> import numpynn as nn
 >>> net = nn.Network([nn.Dense(784, 128, "sigmoid"), nn.Dense(128, 64, "sigmoid"),
 ...                   nn.Dense(64, 10, "softmax")], loss="cross_entropy", seed=0)
+
+Names are imported on first use, so ``import numpynn`` (and ``numpynn --help``)
+does not pay for NumPy and the rest until they are needed.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from . import activations, augment, losses, optimizers
-from .activations import Activation, Custom
-from .errors import DivergenceError, DownloadError, InvalidFileError, NumpynnError
-from .gradcheck import GradCheckResult, gradient_check
-from .layers import Dense
-from .network import Network, TrainingInterrupted
-from .optimizers import SGD, Adam, Optimizer
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+# public name -> module that defines it
+_NAMES = {
+    "Activation": "activations", "Custom": "activations",
+    "Dense": "layers",
+    "Network": "network", "TrainingInterrupted": "network",
+    "SGD": "optimizers", "Adam": "optimizers", "Optimizer": "optimizers",
+    "gradient_check": "gradcheck", "GradCheckResult": "gradcheck",
+    "NumpynnError": "errors", "InvalidFileError": "errors", "DownloadError": "errors",
+    "DivergenceError": "errors",
+}
+_MODULES = {
+    "activations", "losses", "layers", "network", "optimizers", "gradcheck", "augment", "errors",
+    "datasets", "serialization", "images", "plots", "training", "xor",
+}
+
 __all__ = [
-    "Activation", "Adam", "Custom", "Dense", "DivergenceError", "DownloadError",
-    "GradCheckResult", "InvalidFileError", "Network", "NumpynnError", "Optimizer", "SGD",
-    "TrainingInterrupted", "activations", "augment", "datasets", "gradient_check", "load",
-    "losses", "optimizers", "__version__",
+    "SGD", "Activation", "Adam", "Custom", "Dense", "DivergenceError", "DownloadError",
+    "GradCheckResult", "InvalidFileError", "Network", "NumpynnError", "Optimizer",
+    "TrainingInterrupted", "__version__", "activations", "augment", "datasets", "errors",
+    "gradcheck", "gradient_check", "images", "layers", "load", "losses", "network", "optimizers",
+    "plots", "serialization", "training", "xor",
 ]
 
 
@@ -34,9 +46,41 @@ def load(path: str, **kwargs: Any) -> Network:
     return _load(path, **kwargs)
 
 
-def __getattr__(name: str) -> Any:  # lazy submodules: keep `import numpynn` fast
-    if name in ("datasets", "serialization", "images", "plots", "xor"):
-        import importlib
+def __getattr__(name: str) -> Any:
+    if name in _NAMES:
+        value = getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
+    elif name in _MODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module 'numpynn' has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
-        return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module 'numpynn' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs
+    from . import (
+        activations,
+        augment,
+        datasets,
+        errors,
+        gradcheck,
+        images,
+        layers,
+        losses,
+        network,
+        optimizers,
+        plots,
+        serialization,
+        training,
+        xor,
+    )
+    from .activations import Activation, Custom
+    from .errors import DivergenceError, DownloadError, InvalidFileError, NumpynnError
+    from .gradcheck import GradCheckResult, gradient_check
+    from .layers import Dense
+    from .network import Network, TrainingInterrupted
+    from .optimizers import SGD, Adam, Optimizer

@@ -17,12 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from .datasets.xor import xor
 from .layers import Dense
 from .network import Network
 from .optimizers import SGD
 
-X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
-Y = np.array([[0], [1], [1], [0]], dtype=np.float64)
+X, Y = xor(np.float64)  # the truth table: X (4, 2), Y (4, 1)
 
 
 @dataclass
@@ -84,13 +84,15 @@ def train_xor(
         net = xor_network(seed if restarts == 0 else int(np.random.SeedSequence([seed, restarts])
                                                          .generate_state(1)[0]))
         done = {"epochs": 0, "converged": False}
+        may_restart = restarts < max_restarts
 
-        def check(epoch: int, logs: dict[str, Any], net: Network = net, done: dict = done) -> bool:
+        def check(epoch: int, logs: dict[str, Any], net: Network = net, done: dict = done,
+                  may_restart: bool = may_restart) -> bool:
             done["epochs"] = epoch
             if epoch % check_every:
                 return False
             done["converged"] = bool(np.all(np.abs(net.layers[-1].a - Y) < tolerance))
-            return done["converged"] or (epoch >= patience and restarts < max_restarts)
+            return done["converged"] or (epoch >= patience and may_restart)
 
         net.fit(X, Y, epochs=epochs, batch_size=4, optimizer=SGD(lr=lr), progress=False,
                 shuffle=False, callback=check)
@@ -109,5 +111,8 @@ def train_xor(
         restarts=restarts,
         loss=loss,
         seconds=time.perf_counter() - started,
-        outputs=[[float(a), float(b), float(t), float(o)] for (a, b), t, o in zip(X, Y[:, 0], outputs)],
+        outputs=[
+            [float(a), float(b), float(t), float(o)]
+            for (a, b), t, o in zip(X, Y[:, 0], outputs, strict=True)
+        ],
     )

@@ -1,0 +1,402 @@
+"""The ``numpynn`` command: a thin face over the library.
+
+Every user mistake ends in one line on stderr and a non-zero exit code:
+2 for bad usage or input, 1 for a run that failed (e.g. divergence),
+130 for Ctrl-C. Heavy modules are imported inside the commands, so
+``numpynn --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """Bad options or input: exit code 2."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def _layers(text: str) -> list[int]:
+    try:
+        sizes = [int(s) for s in text.replace(" ", "").split(",") if s]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated sizes like 784,128,64,10, got {text!r}"
+        ) from None
+    if len(sizes) < 2 or any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(
+            f"need at least two positive sizes like 784,128,64,10, got {text!r}"
+        )
+    return sizes
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="numpynn",
+        description="Neural networks from scratch in NumPy: train, evaluate and use an MNIST digit "
+        "classifier, or watch a 2-2-1 network learn XOR.",
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train a digit classifier (MNIST, the bundled sample, or IDX files)")
+    p.add_argument("--data", help="mnist, mnist-sample, or a folder of IDX files "
+                   "(default: full MNIST if cached or downloadable, else mnist-sample)")
+    p.add_argument("--layers", type=_layers, default=None, help="layer sizes (default 784,128,64,10)")
+    p.add_argument("--activation", default="sigmoid",
+                   help="hidden activation: sigmoid, tanh, relu, leaky_relu, identity (default sigmoid)")
+    p.add_argument("--loss", default="cross_entropy", help="cross_entropy or squared_error")
+    p.add_argument("--optimizer", choices=["adam", "sgd"], default=None, help="default adam")
+    p.add_argument("--lr", type=_positive_float, help="learning rate (default: the recipe's)")
+    p.add_argument("--momentum", type=_fraction, help="SGD momentum (default 0.9)")
+    p.add_argument("--schedule", choices=["cosine", "constant"], help="learning-rate schedule")
+    p.add_argument("--shift", type=int, choices=[0, 1, 2], help="random shifts of training images, px")
+    p.add_argument("--batch-size", type=_positive_int)
+    p.add_argument("--epochs", type=_positive_int)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--save", metavar="FILE", help="write the trained model (safetensors)")
+    p.add_argument("--checkpoint", metavar="FILE", help="write model and optimiser after every epoch")
+    p.add_argument("--resume", metavar="FILE", help="continue from a checkpoint")
+    p.add_argument("--plots", metavar="DIR", help="write learning curves and other figures as PNGs")
+    p.add_argument("--no-download", action="store_true", help="never download MNIST")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print one JSON object at the end")
+
+    p = sub.add_parser("evaluate", help="accuracy, loss and confusion matrix of a saved model")
+    p.add_argument("model")
+    p.add_argument("--data", default=None, help="as for train (default: the model's data set)")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("predict", help="read the digit in each image file")
+    p.add_argument("model")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("info", help="architecture, parameter counts and training facts of a model")
+    p.add_argument("model")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("xor", help="train the classic 2-2-1 sigmoid network on XOR")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=_positive_int, default=5000, help="most epochs per attempt")
+    p.add_argument("--lr", type=_positive_float, default=20.0)
+    p.add_argument("--plot", metavar="FILE", help="draw the decision surface to a PNG")
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+# --- helpers ------------------------------------------------------------------------------
+def _say(text: str, quiet: bool = False) -> None:
+    if not quiet:
+        print(text, file=sys.stderr, flush=True)
+
+
+def _load_data(name: str | None, *, download: bool, progress: bool, quiet: bool):
+    from . import datasets
+
+    if name is None:
+        folder = datasets.find_mnist(download=False)
+        if folder is None and download:
+            try:
+                folder = datasets.find_mnist(download=True, progress=progress)
+            except OSError as e:
+                _say(f"MNIST could not be downloaded ({e}); training on the bundled mnist-sample "
+                     "(8,000 train + 2,000 test digits) instead", quiet)
+                return datasets.load("mnist-sample")
+        if folder is None:
+            _say("full MNIST not found in the cache; training on the bundled mnist-sample "
+                 "(8,000 train + 2,000 test digits) instead", quiet)
+            return datasets.load("mnist-sample")
+        return datasets.load_folder(folder, name="mnist")
+    return datasets.load(name, download=download, progress=progress)
+
+
+def _pct(x: float | None) -> str:
+    return "   -  " if x is None else f"{100 * x:6.2f}%"
+
+
+# --- commands -----------------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace) -> int:
+    from . import training
+    from .network import TrainingInterrupted
+
+    quiet = False
+    data = _load_data(args.data, download=not args.no_download, progress=not args.no_progress,
+                      quiet=quiet)
+    _say(f"data: {data.describe()}")
+    if args.resume:
+        from .serialization import load_checkpoint
+
+        net, optimizer, done, extra = load_checkpoint(args.resume)
+        recipe = training.Recipe(**extra["recipe"])
+        if args.epochs:
+            recipe.epochs = args.epochs
+        _say(f"resuming from {args.resume} after epoch {done} of {recipe.epochs}")
+    else:
+        layers = args.layers or [data.n_features, 128, 64, data.n_classes]
+        net = training.build_network(layers, args.activation, args.loss, args.seed, args.dtype)
+        recipe = training.default_recipe(data.n_train)
+        for key in ("optimizer", "lr", "momentum", "schedule", "shift", "batch_size", "epochs"):
+            value = getattr(args, key)
+            if value is not None:
+                setattr(recipe, key, value)
+        if args.optimizer == "sgd" and args.lr is None:
+            recipe.lr = 0.1
+        optimizer, done = None, 0
+    if done >= recipe.epochs:
+        raise UsageError(f"the checkpoint has {done} epochs already: ask for more with --epochs")
+    _say(f"network: {' -> '.join(map(str, net.sizes))} ({net.layers[0].activation.name} hidden, "
+         f"{net.layers[-1].activation.name} output, {net.loss.name}, {net.dtype}), "
+         f"{net.n_params:,} parameters")
+    _say(f"recipe: {recipe.optimizer} lr {recipe.lr:g} ({recipe.schedule}), batch {recipe.batch_size}, "
+         f"{recipe.epochs} epochs, shifts ±{recipe.shift} px")
+
+    started = time.perf_counter()
+    checkpoint_optimizer: list[Any] = [optimizer]
+
+    def report(epoch: int, row: dict[str, Any]) -> None:
+        _say(f"epoch {epoch:3d}/{recipe.epochs}  loss {row['loss']:.4f}  train {_pct(row['accuracy'])}  "
+             f"test {_pct(row.get('val_accuracy'))}  {row['seconds']:5.2f} s")
+        if args.checkpoint:
+            from .serialization import save_checkpoint
+
+            save_checkpoint(args.checkpoint, net, checkpoint_optimizer[0], epoch,
+                            extra={"recipe": recipe.as_dict(), "data": data.name})
+
+    opt = optimizer if optimizer is not None else recipe.make_optimizer()
+    checkpoint_optimizer[0] = opt
+    try:
+        net, history = training.train_classifier(
+            data, net, recipe, progress=not args.no_progress, callback=report,
+            optimizer=opt, initial_epoch=done,
+        )
+    except TrainingInterrupted as stop:
+        where = args.checkpoint
+        if where:
+            from .serialization import save_checkpoint
+
+            save_checkpoint(where, net, opt, stop.epochs_done,
+                            extra={"recipe": recipe.as_dict(), "data": data.name})
+            _say(f"interrupted: checkpoint after epoch {stop.epochs_done} in {where}; "
+                 f"continue with: numpynn train --resume {where}")
+        else:
+            _say("interrupted: nothing saved (use --checkpoint FILE to be able to resume)")
+        return EXIT_INTERRUPTED
+    seconds = time.perf_counter() - started
+    net.metadata["seconds"] = round(seconds, 2)
+    best = net.metadata.get("best_epoch")
+    _say(f"done in {seconds:.1f} s: test accuracy {_pct(net.metadata['test_accuracy']).strip()}, "
+         f"loss {net.metadata['test_loss']:.4f} (best epoch {best})")
+    if args.save:
+        net.save(args.save)
+        _say(f"model saved to {args.save}")
+    if args.plots:
+        from . import plots
+
+        written = plots.write_training_plots(args.plots, net, history, data)
+        _say(f"figures written to {args.plots}: {', '.join(written)}")
+    if args.json:
+        print(json.dumps({
+            "data": data.name,
+            "test_accuracy": net.metadata["test_accuracy"],
+            "test_loss": net.metadata["test_loss"],
+            "epochs": recipe.epochs,
+            "seconds": round(seconds, 3),
+            "recipe": recipe.as_dict(),
+            "saved": args.save,
+            "history": history,
+        }))
+    return EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from . import load
+
+    net = load(args.model)
+    name = args.data or net.metadata.get("dataset") or "mnist-sample"
+    data = _load_data(name, download=False, progress=False, quiet=args.json)
+    if net.n_in != data.n_features:
+        raise UsageError(f"{args.model} takes {net.n_in} inputs but {data.name} images have "
+                         f"{data.n_features} pixels")
+    scores = net.evaluate(data.x_test, data.y_test)
+    matrix = net.confusion_matrix(data.x_test, data.y_test)
+    if args.json:
+        print(json.dumps({"data": data.name, "n": data.n_test, "accuracy": scores["accuracy"],
+                          "loss": scores["loss"], "confusion_matrix": matrix.tolist()}))
+        return EXIT_OK
+    print(f"{data.name} test set, {data.n_test:,} images: accuracy {100 * scores['accuracy']:.2f}%, "
+          f"loss {scores['loss']:.4f}")
+    print("confusion matrix (rows: true digit, columns: predicted)")
+    k = matrix.shape[0]
+    print("      " + "".join(f"{j:>6}" for j in range(k)) + "  recall")
+    for i in range(k):
+        total = matrix[i].sum()
+        recall = matrix[i, i] / total if total else 0.0
+        print(f"{i:>6}" + "".join(f"{v:>6}" for v in matrix[i]) + f"  {100 * recall:5.1f}%")
+    return EXIT_OK
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from . import images, load
+
+    net = load(args.model)
+    if net.n_in != 784:
+        raise UsageError(f"{args.model} takes {net.n_in} inputs, not 28x28 = 784 pixel images")
+    rows = []
+    for path in args.images:
+        x = images.preprocess(path)
+        probs = net.predict(x[None, :])[0]
+        digit = int(np.argmax(probs))
+        rows.append({"path": path, "digit": digit, "probability": float(probs[digit]),
+                     "probabilities": [round(float(p), 6) for p in probs]})
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        for row in rows:
+            print(f"{row['path']}: {row['digit']} ({100 * row['probability']:.1f}%)")
+    return EXIT_OK
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .serialization import describe
+
+    info = describe(args.model)
+    if args.json:
+        print(json.dumps(info, default=str))
+        return EXIT_OK
+    print(_format_info(args.model, info))
+    return EXIT_OK
+
+
+def _format_info(path: str, info: dict[str, Any]) -> str:
+    lines = [f"{path}: numpynn model ({info.get('size_bytes', 0):,} bytes)"]
+    arch = info.get("architecture", {})
+    lines.append(f"architecture: {' -> '.join(map(str, arch.get('sizes', [])))}, loss "
+                 f"{arch.get('loss')}, {arch.get('dtype')}")
+    for i, layer in enumerate(info.get("layers", [])):
+        lines.append(f"  layer {i}: {layer.get('n_in')} -> {layer.get('n_out')} "
+                     f"{layer.get('activation')}, {layer.get('params', 0):,} parameters")
+    lines.append(f"parameters: {info.get('n_params', 0):,}")
+    training = info.get("training") or {}
+    for key, value in training.items():
+        if key.startswith("_"):
+            continue
+        if isinstance(value, float):
+            value = f"{value:.4f}"
+        lines.append(f"{key}: {value}")
+    return "\n".join(lines)
+
+
+def cmd_xor(args: argparse.Namespace) -> int:
+    from .xor import train_xor
+
+    result = train_xor(seed=args.seed, epochs=args.epochs, lr=args.lr)
+    if args.plot:
+        from . import plots
+
+        plots.save_figure(plots.xor_surface(result.network), args.plot)
+    if args.json:
+        print(json.dumps(result.as_dict()))
+        return EXIT_OK if result.converged else EXIT_FAILED
+    print(f"XOR, 2-2-1 sigmoid network, squared error, seed {args.seed}")
+    print("  x1  x2  target  output")
+    for x1, x2, target, output in result.outputs:
+        print(f"  {x1:2.0f}  {x2:2.0f}  {target:6.0f}  {output:6.3f}")
+    state = "converged" if result.converged else "did NOT converge"
+    restarts = (f" after {result.restarts} restart{'s' if result.restarts != 1 else ''} from a local "
+                f"minimum ({result.total_epochs} epochs in all)") if result.restarts else ""
+    print(f"{state} in {result.epochs} epochs{restarts}, loss {result.loss:.5f}, "
+          f"{result.seconds:.3f} s")
+    if args.plot:
+        print(f"decision surface written to {args.plot}")
+    return EXIT_OK if result.converged else EXIT_FAILED
+
+
+COMMANDS = {
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "predict": cmd_predict,
+    "info": cmd_info,
+    "xor": cmd_xor,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from . import __version__
+
+        print(f"numpynn {__version__}")
+        return EXIT_OK
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    from .errors import DivergenceError
+
+    if os.environ.get("NUMPYNN_DEBUG"):  # show full tracebacks when debugging numpynn itself
+        return COMMANDS[args.command](args)
+    try:
+        return COMMANDS[args.command](args)
+    except DivergenceError as e:
+        _say(f"numpynn {args.command}: error: {e}")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _say(f"numpynn {args.command}: interrupted")
+        return EXIT_INTERRUPTED
+    except ImportError as e:
+        _say(f"numpynn {args.command}: error: {e}")
+        return EXIT_USAGE
+    except (UsageError, ValueError, TypeError, OSError) as e:
+        message = str(e) or type(e).__name__
+        if isinstance(e, FileNotFoundError) and e.filename and str(e.filename) not in message:
+            message = f"{e.filename}: {message}"
+        _say(f"numpynn {args.command}: error: {message}")
+        return EXIT_USAGE
+    except BrokenPipeError:  # pragma: no cover - e.g. piped into head
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
