@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -67,8 +67,15 @@ def _layers(text: str) -> list[int]:
     return sizes
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (and exit code 2), not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="numpynn",
         description="Neural networks from scratch in NumPy: train, evaluate and use an MNIST digit "
         "classifier, or watch a 2-2-1 network learn XOR.",
@@ -309,7 +316,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def _format_info(path: str, info: dict[str, Any]) -> str:
-    lines = [f"{path}: numpynn model ({info.get('size_bytes', 0):,} bytes)"]
+    lines = [f"{path}: numpynn model ({info.get('file_size', 0):,} bytes)"]
     arch = info.get("architecture", {})
     lines.append(f"architecture: {' -> '.join(map(str, arch.get('sizes', [])))}, loss "
                  f"{arch.get('loss')}, {arch.get('dtype')}")

@@ -1,0 +1,148 @@
+"""The numpynn command: each command end to end, and the accuracy floor on real digits."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from numpynn import datasets
+from numpynn.cli import main
+
+
+@pytest.fixture(scope="module")
+def small_digits(tmp_path_factory) -> Path:
+    """A drop-in IDX folder: 3,000 train and 1,000 test real digits from the bundled sample."""
+    data = datasets.load("mnist-sample")
+    folder = tmp_path_factory.mktemp("digits")
+    for part, x, y in (("train", data.x_train[:3000], data.y_train[:3000]),
+                       ("t10k", data.x_test[:1000], data.y_test[:1000])):
+        datasets.write_idx(folder / f"{part}-images-idx3-ubyte.gz", x.reshape(-1, 28, 28))
+        datasets.write_idx(folder / f"{part}-labels-idx1-ubyte.gz", y.astype(np.uint8))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained(small_digits, tmp_path_factory) -> tuple[Path, dict]:
+    """Train briefly with the CLI; returns the saved model and the --json report."""
+    out = tmp_path_factory.mktemp("model") / "digits.safetensors"
+    report = _run_json(["train", "--data", str(small_digits), "--epochs", "8", "--shift", "0", "--no-progress",
+                        "--save", str(out), "--json"])
+    return out, report
+
+
+def _run_json(argv: list[str]) -> dict:
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = main(argv)
+    assert code == 0, f"numpynn {' '.join(argv)} exited {code}"
+    return json.loads(buf.getvalue())
+
+
+def test_help_lists_the_commands():
+    done = subprocess.run([sys.executable, "-m", "numpynn", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0
+    for command in ("train", "evaluate", "predict", "info", "xor"):
+        assert command in done.stdout
+
+
+def test_train_reaches_an_accuracy_floor_on_real_digits(trained):
+    """8 epochs on 3,000 real digits: a broken backprop could not reach this floor."""
+    path, report = trained
+    assert report["test_accuracy"] > 0.90, report["test_accuracy"]
+    assert report["epochs"] == 8 and len(report["history"]["val_accuracy"]) == 8
+    assert {"test_accuracy", "test_loss", "epochs", "seconds", "history"} <= report.keys()
+    assert path.exists()
+
+
+def test_evaluate_gives_accuracy_loss_and_confusion_matrix(trained, small_digits):
+    path, report = trained
+    result = _run_json(["evaluate", str(path), "--data", str(small_digits), "--json"])
+    matrix = np.array(result["confusion_matrix"])
+    assert matrix.shape == (10, 10) and matrix.sum() == 1000
+    assert result["accuracy"] == pytest.approx(np.trace(matrix) / 1000)
+    assert result["accuracy"] == pytest.approx(report["test_accuracy"], abs=1e-9)
+
+
+def test_evaluate_prints_a_table(trained, small_digits, capsys):
+    path, _ = trained
+    assert main(["evaluate", str(path), "--data", str(small_digits)]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy" in out and "confusion matrix" in out and "recall" in out
+
+
+def test_predict_reads_digit_images(trained, tmp_path, capsys):
+    pytest.importorskip("PIL")
+    from numpynn import images
+
+    path, _ = trained
+    data = datasets.load("mnist-sample")
+    files, truth = [], []
+    for i in range(1990, 2000):  # digits the model never saw, drawn big and dark on white paper
+        canvas = np.full((140, 110), 255, np.uint8)
+        digit = 255 - np.kron(data.x_test[i].reshape(28, 28), np.ones((4, 3), np.uint8))
+        canvas[10:122, 20:104] = digit
+        file = tmp_path / f"digit{i}.png"
+        images.save_png(canvas, file)
+        files.append(str(file))
+        truth.append(int(data.y_test[i]))
+    rows = _run_json(["predict", str(path), *files, "--json"])
+    assert [row["path"] for row in rows] == files
+    correct = sum(row["digit"] == t for row, t in zip(rows, truth, strict=True))
+    assert correct >= 7, (rows, truth)
+    assert all(0 <= row["probability"] <= 1 for row in rows)
+    assert main(["predict", str(path), files[0]]) == 0
+    assert f"{files[0]}: {rows[0]['digit']} (" in capsys.readouterr().out
+
+
+def test_info_describes_the_model(trained, capsys):
+    path, _ = trained
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "784 -> 128 -> 64 -> 10" in out and "109,386" in out
+
+
+def test_xor_json_converges():
+    report = _run_json(["xor", "--seed", "7", "--json"])
+    assert report["converged"] is True
+    assert {"converged", "epochs", "loss", "seconds", "outputs", "restarts"} <= report.keys()
+    for x1, x2, target, output in report["outputs"]:
+        assert target == float(int(x1) ^ int(x2))
+        assert abs(output - target) < 0.1
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["train", "--epochs", "0"], "--epochs"),
+    (["train", "--batch-size", "-3"], "--batch-size"),
+    (["train", "--lr", "nan"], "--lr"),
+    (["train", "--layers", "784,x"], "--layers"),
+    (["nonsense"], "invalid choice"),
+])
+def test_bad_options_are_one_line_and_exit_2(argv, words, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("make_argv, words", [
+    (lambda tmp, digits: ["info", str(tmp / "nope.safetensors")], "nope.safetensors"),
+    (lambda tmp, digits: ["train", "--data", str(digits), "--layers", "100,10", "--no-progress"],
+     "first layer size 784"),
+    (lambda tmp, digits: ["train", "--data", str(tmp / "no-such-folder")], "no-such-folder"),
+    (lambda tmp, digits: ["train", "--data", str(digits), "--activation", "swishy"], "swishy"),
+    (lambda tmp, digits: ["evaluate", str(digits / "train-images-idx3-ubyte.gz")], "not a numpynn model"),
+])
+def test_bad_input_is_one_line_and_exit_2(make_argv, words, tmp_path, small_digits, capsys):
+    assert main(make_argv(tmp_path, small_digits)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "Traceback" not in "\n".join(err)
+    assert words in err[-1] and err[-1].startswith("numpynn "), err
