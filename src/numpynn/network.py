@@ -418,19 +418,15 @@ class Network:
                         self.forward(xb)
                         loss = self._batch_loss(yb)
                         if not math.isfinite(loss):
-                            self.params[...] = saved[0]
-                            opt.load_state_dict(saved[1])
-                            raise DivergenceError(
-                                f"loss became {loss} at epoch {epoch + 1}, batch {i + 1}: "
-                                f"training stopped and the weights of epoch {epoch} were kept; "
-                                f"try a smaller learning rate (it was {opt.lr:g})"
-                            )
+                            self._diverged(saved, opt, f"loss became {loss}", epoch, i)
                         self.backward(xb, yb)
                         opt.step(self.params, self.grads)
                         loss_sum += loss * B
                         correct += _count_correct(self.layers[-1].a, yb)
                         if bar is not None:
                             bar.update(B)
+                    if not np.isfinite(self.params).all():  # the epoch's last step overflowed
+                        self._diverged(saved, opt, "the weights overflowed", epoch, i)
                     row: dict[str, Any] = {
                         "epoch": epoch + 1,
                         "loss": loss_sum / n,
@@ -456,6 +452,17 @@ class Network:
                     bar.close()
         self.optimizer = opt
         return history
+
+    def _diverged(self, saved: tuple[Array, dict[str, Any]], opt: Optimizer, what: str,
+                  epoch: int, batch: int) -> None:
+        """Roll back to the start of the epoch and raise :class:`DivergenceError`."""
+        self.params[...] = saved[0]
+        opt.load_state_dict(saved[1])
+        raise DivergenceError(
+            f"{what} at epoch {epoch + 1}, batch {batch + 1}: training stopped and the weights "
+            f"from the end of epoch {epoch} were kept; try a smaller learning rate "
+            f"(it was {opt.lr:g})"
+        )
 
     # --- conveniences --------------------------------------------------------------
     def copy(self, dtype: str | np.dtype | None = None) -> Network:
