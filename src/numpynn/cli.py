@@ -14,6 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -161,21 +162,39 @@ def _pct(x: float | None) -> str:
 
 
 # --- commands -----------------------------------------------------------------------------
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an interruption so that training stops the same way as on Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    import signal
+
     from . import training
     from .network import TrainingInterrupted
+    from .serialization import load_checkpoint, save_checkpoint
 
-    quiet = False
-    data = _load_data(args.data, download=not args.no_download, progress=not args.no_progress,
-                      quiet=quiet)
+    resumed: dict[str, Any] = {}
+    if args.resume:
+        net, optimizer, done, extra = load_checkpoint(args.resume)
+        resumed = extra or {}
+        if "recipe" not in resumed:
+            raise UsageError(f"{args.resume} is a checkpoint without a training recipe: "
+                             "it was not written by numpynn train --checkpoint")
+    data_arg = args.data if args.data is not None else resumed.get("data")
+    data = _load_data(data_arg, download=not args.no_download, progress=not args.no_progress,
+                      quiet=False)
     _say(f"data: {data.describe()}")
     if args.resume:
-        from .serialization import load_checkpoint
-
-        net, optimizer, done, extra = load_checkpoint(args.resume)
-        recipe = training.Recipe(**extra["recipe"])
+        recipe = training.Recipe(**resumed["recipe"])
         if args.epochs:
             recipe.epochs = args.epochs
+        if done >= recipe.epochs:
+            raise UsageError(f"{args.resume} holds {done} of {recipe.epochs} epochs already: "
+                             "ask for more with --epochs")
         _say(f"resuming from {args.resume} after epoch {done} of {recipe.epochs}")
     else:
         layers = args.layers or [data.n_features, 128, 64, data.n_classes]
@@ -187,54 +206,52 @@ def cmd_train(args: argparse.Namespace) -> int:
                 setattr(recipe, key, value)
         if args.optimizer == "sgd" and args.lr is None:
             recipe.lr = 0.1
-        optimizer, done = None, 0
-    if done >= recipe.epochs:
-        raise UsageError(f"the checkpoint has {done} epochs already: ask for more with --epochs")
+        optimizer, done = recipe.make_optimizer(), 0
+    checkpoint = args.checkpoint or args.resume
+    save_to = args.save or resumed.get("save")
+    state = {"recipe": recipe.as_dict(), "data": _data_reference(data_arg, data), "save": save_to}
     _say(f"network: {' -> '.join(map(str, net.sizes))} ({net.layers[0].activation.name} hidden, "
          f"{net.layers[-1].activation.name} output, {net.loss.name}, {net.dtype}), "
          f"{net.n_params:,} parameters")
     _say(f"recipe: {recipe.optimizer} lr {recipe.lr:g} ({recipe.schedule}), batch {recipe.batch_size}, "
          f"{recipe.epochs} epochs, shifts ±{recipe.shift} px")
 
-    started = time.perf_counter()
-    checkpoint_optimizer: list[Any] = [optimizer]
-
     def report(epoch: int, row: dict[str, Any]) -> None:
         _say(f"epoch {epoch:3d}/{recipe.epochs}  loss {row['loss']:.4f}  train {_pct(row['accuracy'])}  "
              f"test {_pct(row.get('val_accuracy'))}  {row['seconds']:5.2f} s")
-        if args.checkpoint:
-            from .serialization import save_checkpoint
+        if checkpoint:
+            save_checkpoint(checkpoint, net, optimizer, epoch, extra=state)
 
-            save_checkpoint(args.checkpoint, net, checkpoint_optimizer[0], epoch,
-                            extra={"recipe": recipe.as_dict(), "data": data.name})
-
-    opt = optimizer if optimizer is not None else recipe.make_optimizer()
-    checkpoint_optimizer[0] = opt
+    started = time.perf_counter()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         net, history = training.train_classifier(
             data, net, recipe, progress=not args.no_progress, callback=report,
-            optimizer=opt, initial_epoch=done,
+            optimizer=optimizer, initial_epoch=done,
         )
     except TrainingInterrupted as stop:
-        where = args.checkpoint
-        if where:
-            from .serialization import save_checkpoint
-
-            save_checkpoint(where, net, opt, stop.epochs_done,
-                            extra={"recipe": recipe.as_dict(), "data": data.name})
-            _say(f"interrupted: checkpoint after epoch {stop.epochs_done} in {where}; "
-                 f"continue with: numpynn train --resume {where}")
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # finish the checkpoint whatever comes
+        code = 143 if isinstance(stop.__context__, Terminated) else EXIT_INTERRUPTED
+        why = "terminated" if code == 143 else "interrupted"
+        if checkpoint:
+            save_checkpoint(checkpoint, net, optimizer, stop.epochs_done, extra=state)
+            _say(f"{why}: checkpoint after epoch {stop.epochs_done} of {recipe.epochs} saved to "
+                 f"{checkpoint}; continue with: numpynn train --resume {checkpoint}")
         else:
-            _say("interrupted: nothing saved (use --checkpoint FILE to be able to resume)")
-        return EXIT_INTERRUPTED
+            _say(f"{why} after epoch {stop.epochs_done}: nothing saved "
+                 "(train with --checkpoint FILE to be able to resume)")
+        return code
+    finally:
+        if signal.getsignal(signal.SIGTERM) in (_on_sigterm, signal.SIG_IGN):
+            signal.signal(signal.SIGTERM, previous)
     seconds = time.perf_counter() - started
     net.metadata["seconds"] = round(seconds, 2)
     best = net.metadata.get("best_epoch")
     _say(f"done in {seconds:.1f} s: test accuracy {_pct(net.metadata['test_accuracy']).strip()}, "
          f"loss {net.metadata['test_loss']:.4f} (best epoch {best})")
-    if args.save:
-        net.save(args.save)
-        _say(f"model saved to {args.save}")
+    if save_to:
+        net.save(save_to)
+        _say(f"model saved to {save_to}")
     if args.plots:
         from . import plots
 
@@ -248,10 +265,17 @@ def cmd_train(args: argparse.Namespace) -> int:
             "epochs": recipe.epochs,
             "seconds": round(seconds, 3),
             "recipe": recipe.as_dict(),
-            "saved": args.save,
+            "saved": save_to,
             "history": history,
         }))
     return EXIT_OK
+
+
+def _data_reference(data_arg: str | None, data: Any) -> str:
+    """What to pass to --data to get the same data again (a folder as an absolute path)."""
+    if data.name in ("mnist", "mnist-sample"):
+        return data.name
+    return str(Path(data_arg).resolve()) if data_arg else data.name
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
