@@ -1,0 +1,69 @@
+"""The XOR demonstration: every seed converges (with honest restarts), reproducibly."""
+
+from __future__ import annotations
+
+import statistics
+
+import numpy as np
+import pytest
+
+from numpynn.xor import XorResult, train_xor, xor_network
+
+SEEDS = range(100)
+TRUTH = {(0.0, 0.0): 0.0, (0.0, 1.0): 1.0, (1.0, 0.0): 1.0, (1.0, 1.0): 0.0}
+
+
+@pytest.fixture(scope="module")
+def results() -> dict[int, XorResult]:
+    return {seed: train_xor(seed) for seed in SEEDS}
+
+
+def test_every_seed_converges(results):
+    failed = [seed for seed, r in results.items() if not r.converged]
+    assert not failed, f"seeds that did not converge: {failed}"
+
+
+def test_every_output_within_tolerance_of_its_target(results):
+    for seed, r in results.items():
+        assert len(r.outputs) == 4
+        for x1, x2, target, output in r.outputs:
+            assert TRUTH[(x1, x2)] == target
+            assert abs(output - target) < 0.1, f"seed {seed}: XOR({x1:g}, {x2:g}) -> {output:.3f}"
+        # the reported outputs are what the returned network computes
+        net_out = r.network.predict(np.array([row[:2] for row in r.outputs]))[:, 0]
+        np.testing.assert_allclose(net_out, [row[3] for row in r.outputs], rtol=1e-12)
+        assert r.loss == pytest.approx(np.mean([0.5 * (row[3] - row[2]) ** 2 for row in r.outputs]))
+
+
+def test_restarts_are_counted_and_consistent(results):
+    total_restarts = sum(r.restarts for r in results.values())
+    print(f"\nXOR: {total_restarts} restarts over {len(results)} seeds")
+    assert total_restarts >= 0
+    for seed, r in results.items():
+        assert 0 <= r.restarts <= 20
+        assert 0 < r.epochs <= 5000
+        # each abandoned attempt ran at least `patience` (1000) epochs first
+        assert r.total_epochs >= r.epochs + 1000 * r.restarts, seed
+        assert r.as_dict()["restarts"] == r.restarts
+    assert any(r.restarts == 0 for r in results.values())
+
+
+def test_training_time_is_reasonable(results):
+    median = statistics.median(r.seconds for r in results.values())
+    assert median < 0.5, f"median {median:.3f} s per seed"
+
+
+def test_same_seed_same_result(results):
+    for seed in (0, 9, 22):  # 9 and 22 need restarts
+        again = train_xor(seed)
+        first = results[seed]
+        assert again.outputs == first.outputs
+        assert again.restarts == first.restarts and again.total_epochs == first.total_epochs
+        np.testing.assert_array_equal(again.network.params, first.network.params)
+
+
+def test_xor_network_shape():
+    net = xor_network(seed=0)
+    assert net.sizes == [2, 2, 1]
+    assert [layer.activation.name for layer in net.layers] == ["sigmoid", "sigmoid"]
+    assert net.loss.name == "squared_error" and net.dtype == np.float64
