@@ -93,6 +93,8 @@ class Network:
                 raise ValueError(
                     f"layer {i} uses {layer.activation.name}, which only suits the output layer"
                 )
+        if layers[-1].n_out == 1 and not layers[-1].activation.elementwise:
+            raise ValueError("a softmax over a single output is always 1: use a sigmoid output instead")
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, not {dtype!r}")
@@ -198,6 +200,12 @@ class Network:
         y = y.astype(self.dtype, copy=False)
         if not np.all(np.isfinite(y)):
             raise ValueError(f"{name} contains NaN or infinite values")
+        if self.loss.name == "cross_entropy" and not self.layers[-1].activation.elementwise:
+            if not np.allclose(y.sum(axis=1), 1.0, atol=1e-3):
+                raise ValueError(
+                    f"{name}: cross-entropy with a softmax output needs target rows that sum to 1 "
+                    "(one-hot rows or probabilities), or integer labels"
+                )
         return y
 
     # --- forward and backward ------------------------------------------------------

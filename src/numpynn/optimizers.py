@@ -151,8 +151,9 @@ class Adam(Optimizer):
 
     def step(self, params: Array, grads: Array) -> None:
         if self.m is None or self.v is None or self.m.shape != params.shape:
-            self.m = np.zeros_like(params)
+            self.m = np.zeros_like(params)  # new parameters: start the moments afresh
             self.v = np.zeros_like(params)
+            self.t = 0
         b1, b2 = self.betas
         if self.weight_decay:
             if self.decoupled:
