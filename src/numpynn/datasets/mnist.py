@@ -449,6 +449,7 @@ def load(name_or_path: str | os.PathLike[str], *, download: bool = True, progres
         return load_folder(path)
     if path.exists():
         raise ValueError(f"{path} is a file: a data set folder must hold the four MNIST-format IDX files")
-    raise ValueError(
-        f"unknown dataset {str(name_or_path)!r}: use mnist, mnist-sample or a folder holding IDX files"
-    )
+    text = str(name_or_path)
+    if not isinstance(name_or_path, str) or os.sep in text or text.startswith((".", "~")):
+        raise FileNotFoundError(f"{path}: no such data folder; give a folder holding the four IDX files")
+    raise ValueError(f"unknown dataset {text!r}: use mnist, mnist-sample or a folder holding IDX files")
