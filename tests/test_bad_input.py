@@ -213,3 +213,24 @@ def test_gzip_impostor_case_really_is_named_gz(tmp_path):
     assert (folder / "train-images-idx3-ubyte.gz").exists()
     with pytest.raises(gzip.BadGzipFile):
         gzip.decompress((folder / "train-images-idx3-ubyte.gz").read_bytes())
+
+
+def test_divergence_exits_1_and_keeps_earlier_files(tmp_path, capsys):
+    """A learning rate that blows up stops at once with the message; files written before
+    (a checkpoint, an old model) are left as they were, never overwritten with NaNs."""
+    folder = _write_folder(tmp_path / "d")
+    ck = tmp_path / "ck.safetensors"
+    assert main([*TRAIN, "--data", str(folder), "--checkpoint", str(ck), "--activation", "relu"]) == 0
+    old = tmp_path / "old.safetensors"
+    old.write_bytes(b"old model")
+    code = main([*TRAIN, "--data", str(folder), "--activation", "relu", "--optimizer", "sgd",
+                 "--lr", "1000", "--epochs", "3", "--save", str(old), "--checkpoint", str(ck)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert "learning rate" in err[-1] and "at epoch" in err[-1] and "nan" in err[-1]
+    assert len([line for line in err if "Warning" in line]) == 0
+    assert old.read_bytes() == b"old model"
+    from numpynn.serialization import load_checkpoint
+
+    net, _, done, _ = load_checkpoint(str(ck))  # the last good epoch, whole and finite
+    assert np.isfinite(net.params).all() and done >= 1

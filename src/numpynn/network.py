@@ -401,7 +401,9 @@ class Network:
         everything = np.arange(n)
         epoch = initial_epoch
         saved = (self.params.copy(), opt.state_dict())
-        with _blas_threads(threads if threads is not None else (1 if batch_size <= 128 else None)):
+        blas = _blas_threads(threads if threads is not None else (1 if batch_size <= 128 else None))
+        # overflow on the way to a NaN loss is caught below and reported as divergence
+        with blas, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             try:
                 for epoch in range(initial_epoch, epochs):
                     saved = (self.params.copy(), opt.state_dict())  # the last good state
@@ -466,10 +468,10 @@ class Network:
         """Roll back to the start of the epoch and raise :class:`DivergenceError`."""
         self.params[...] = saved[0]
         opt.load_state_dict(saved[1])
+        kept = f"the weights from the end of epoch {epoch}" if epoch else "the initial weights"
         raise DivergenceError(
-            f"{what} at epoch {epoch + 1}, batch {batch + 1}: training stopped and the weights "
-            f"from the end of epoch {epoch} were kept; try a smaller learning rate "
-            f"(it was {opt.lr:g})"
+            f"{what} at epoch {epoch + 1}, batch {batch + 1}: training stopped and {kept} were "
+            f"kept; try a smaller learning rate (it was {opt.lr:g})"
         )
 
     # --- conveniences --------------------------------------------------------------
