@@ -146,3 +146,21 @@ def test_bad_input_is_one_line_and_exit_2(make_argv, words, tmp_path, small_digi
     err = capsys.readouterr().err.strip().splitlines()
     assert "Traceback" not in "\n".join(err)
     assert words in err[-1] and err[-1].startswith("numpynn "), err
+
+
+def test_plot_draws_figures_for_a_saved_model(trained, small_digits, tmp_path):
+    pytest.importorskip("matplotlib")
+    path, _ = trained
+    out = tmp_path / "figs"
+    assert main(["plot", str(path), "--data", str(small_digits), "--out", str(out)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["confusion_matrix.png", "first_layer_weights.png", "misclassified.png"]
+    assert all((out / n).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for n in names)
+
+
+def test_train_writes_plots(small_digits, tmp_path):
+    pytest.importorskip("matplotlib")
+    report = _run_json(["train", "--data", str(small_digits), "--epochs", "1", "--no-progress",
+                        "--plots", str(tmp_path / "p"), "--json"])
+    assert report["epochs"] == 1
+    assert (tmp_path / "p" / "learning_curves.png").exists()

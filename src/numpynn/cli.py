@@ -122,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("plot", help="draw figures for a saved model: confusion matrix, mistakes, weights")
+    p.add_argument("model")
+    p.add_argument("--data", default=None, help="as for train (default: the model's data set)")
+    p.add_argument("--out", metavar="DIR", default="figures", help="folder for the PNGs (default figures)")
+
     p = sub.add_parser("xor", help="train the classic 2-2-1 sigmoid network on XOR")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=_positive_int, default=5000, help="most epochs per attempt")
@@ -246,6 +251,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             signal.signal(signal.SIGTERM, previous)
     seconds = time.perf_counter() - started
     net.metadata["seconds"] = round(seconds, 2)
+    net.metadata["data"] = state["data"]
     best = net.metadata.get("best_epoch")
     _say(f"done in {seconds:.1f} s: test accuracy {_pct(net.metadata['test_accuracy']).strip()}, "
          f"loss {net.metadata['test_loss']:.4f} (best epoch {best})")
@@ -279,14 +285,7 @@ def _data_reference(data_arg: str | None, data: Any) -> str:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from . import load
-
-    net = load(args.model)
-    name = args.data or net.metadata.get("dataset") or "mnist-sample"
-    data = _load_data(name, download=False, progress=False, quiet=args.json)
-    if net.n_in != data.n_features:
-        raise UsageError(f"{args.model} takes {net.n_in} inputs but {data.name} images have "
-                         f"{data.n_features} pixels")
+    net, data = _model_and_data(args, quiet=args.json)
     scores = net.evaluate(data.x_test, data.y_test)
     matrix = net.confusion_matrix(data.x_test, data.y_test)
     if args.json:
@@ -325,6 +324,32 @@ def cmd_predict(args: argparse.Namespace) -> int:
     else:
         for row in rows:
             print(f"{row['path']}: {row['digit']} ({100 * row['probability']:.1f}%)")
+    return EXIT_OK
+
+
+def _model_and_data(args: argparse.Namespace, quiet: bool) -> tuple[Any, Any]:
+    """The saved model and the data set to judge it on (by default the one it was trained on)."""
+    from . import load
+
+    net = load(args.model)
+    name = args.data or net.metadata.get("data") or "mnist-sample"
+    if args.data is None and name not in ("mnist", "mnist-sample") and not Path(name).is_dir():
+        raise UsageError(f"{args.model} was trained on {name}, which is not there now: "
+                         "say which data to use with --data")
+    data = _load_data(name, download=False, progress=False, quiet=quiet)
+    if net.n_in != data.n_features:
+        raise UsageError(f"{args.model} takes {net.n_in} inputs but {data.name} images have "
+                         f"{data.n_features} pixels")
+    return net, data
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from . import plots
+
+    net, data = _model_and_data(args, quiet=False)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    written = plots.write_model_plots(args.out, net, data)
+    print(f"figures for {args.model} on {data.name} written to {args.out}: {', '.join(written)}")
     return EXIT_OK
 
 
@@ -388,6 +413,7 @@ COMMANDS = {
     "evaluate": cmd_evaluate,
     "predict": cmd_predict,
     "info": cmd_info,
+    "plot": cmd_plot,
     "xor": cmd_xor,
 }
 

@@ -338,7 +338,7 @@ class Network:
         validation:
             Optional ``(x_val, y_val)`` evaluated after every epoch.
         progress:
-            Show a progress bar per epoch.
+            Show a progress bar per epoch (on a terminal; never into a file or pipe).
         shuffle, seed:
             Epoch ``e`` visits the rows in the order ``default_rng([seed, e])``
             draws (seed defaults to the network's), so a run resumed at any
@@ -397,7 +397,9 @@ class Network:
         if progress:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=n, unit="sample", unit_scale=True, leave=False, dynamic_ncols=True)
+            # disable=None: a bar on a terminal, silence when the output is a file or a pipe
+            bar = tqdm(total=n, unit="sample", unit_scale=True, leave=False, dynamic_ncols=True,
+                       disable=None)
         everything = np.arange(n)
         epoch = initial_epoch
         saved = (self.params.copy(), opt.state_dict())
