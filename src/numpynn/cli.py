@@ -292,15 +292,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps({"data": data.name, "n": data.n_test, "accuracy": scores["accuracy"],
                           "loss": scores["loss"], "confusion_matrix": matrix.tolist()}))
         return EXIT_OK
+    from ._tables import table
+
     print(f"{data.name} test set, {data.n_test:,} images: accuracy {100 * scores['accuracy']:.2f}%, "
           f"loss {scores['loss']:.4f}")
-    print("confusion matrix (rows: true digit, columns: predicted)")
     k = matrix.shape[0]
-    print("      " + "".join(f"{j:>6}" for j in range(k)) + "  recall")
+    rows = []
     for i in range(k):
         total = matrix[i].sum()
         recall = matrix[i, i] / total if total else 0.0
-        print(f"{i:>6}" + "".join(f"{v:>6}" for v in matrix[i]) + f"  {100 * recall:5.1f}%")
+        rows.append([i, *(f"{v:,}" for v in matrix[i]), f"{100 * recall:.1f}%"])
+    print(table(["true", *map(str, range(k)), "recall"], rows, right=tuple(range(k + 2)),
+                title="confusion matrix (rows: true digit, columns: predicted)"))
     return EXIT_OK
 
 
@@ -365,21 +368,30 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def _format_info(path: str, info: dict[str, Any]) -> str:
-    lines = [f"{path}: numpynn model ({info.get('file_size', 0):,} bytes)"]
+    from ._tables import table
+
     arch = info.get("architecture", {})
-    lines.append(f"architecture: {' -> '.join(map(str, arch.get('sizes', [])))}, loss "
-                 f"{arch.get('loss')}, {arch.get('dtype')}")
-    for i, layer in enumerate(info.get("layers", [])):
-        lines.append(f"  layer {i}: {layer.get('n_in')} -> {layer.get('n_out')} "
-                     f"{layer.get('activation')}, {layer.get('params', 0):,} parameters")
-    lines.append(f"parameters: {info.get('n_params', 0):,}")
-    training = info.get("training") or {}
-    for key, value in training.items():
+    kind = "checkpoint" if info.get("kind") == "checkpoint" else "model"
+    layers = table(
+        ["layer", "shape", "activation", "parameters"],
+        [[i, f"{layer.get('n_in')} -> {layer.get('n_out')}", layer.get("activation"),
+          f"{layer.get('params', 0):,}"] for i, layer in enumerate(info.get("layers", []))],
+        right=(0, 3),
+        footer=f"{info.get('n_params', 0):,} parameters, {arch.get('dtype')}, loss {arch.get('loss')}",
+    )
+    facts = []
+    for key, value in (info.get("training") or {}).items():
         if key.startswith("_"):
             continue
         if isinstance(value, float):
-            value = f"{value:.4f}"
-        lines.append(f"{key}: {value}")
+            value = f"{100 * value:.2f}%" if "accuracy" in key else f"{value:.4g}"
+        elif isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items())
+        facts.append([key, value])
+    lines = [f"{path}: numpynn {kind}, {' -> '.join(map(str, arch.get('sizes', [])))} "
+             f"({info.get('file_size', 0):,} bytes, numpynn {info.get('numpynn_version')})", "", layers]
+    if facts:
+        lines += ["", table(["training", ""], facts)]
     return "\n".join(lines)
 
 

@@ -496,15 +496,13 @@ class Network:
 
     def summary(self) -> str:
         """A table of layers, shapes, activations and parameter counts."""
-        lines = [f"{'layer':<7}{'shape':<14}{'activation':<12}{'W':>10}{'b':>8}{'params':>10}"]
-        for i, layer in enumerate(self.layers):
-            shape = f"{layer.n_in} -> {layer.n_out}"
-            lines.append(
-                f"{i:<7}{shape:<14}{layer.activation.name:<12}"
-                f"{layer.n_in * layer.n_out:>10,}{layer.n_out:>8,}{layer.n_params:>10,}"
-            )
-        lines.append(f"total {self.n_params:,} parameters ({self.dtype}), loss {self.loss.name}")
-        return "\n".join(lines)
+        from ._tables import table
+
+        rows = [[i, f"{l.n_in} -> {l.n_out}", l.activation.name, f"{l.n_in * l.n_out:,}",
+                 f"{l.n_out:,}", f"{l.n_params:,}"] for i, l in enumerate(self.layers)]
+        return table(["layer", "shape", "activation", "W", "b", "params"], rows,
+                     right=(0, 3, 4, 5),
+                     footer=f"{self.n_params:,} parameters ({self.dtype}), loss {self.loss.name}")
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for layer in self.layers)
