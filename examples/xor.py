@@ -11,7 +11,7 @@ print(nn.gradient_check(net, x, y))  # backprop agrees with finite differences
 
 history = net.fit(x, y, epochs=1000, batch_size=4, optimizer=nn.SGD(lr=20.0),
                   shuffle=False, progress=False)
-for row, out in zip(x, net.predict(x)[:, 0]):
+for row, out in zip(x, net.predict(x)[:, 0], strict=True):
     print(f"{row[0]:.0f} xor {row[1]:.0f} -> {out:.3f}")
 print(f"loss {history['loss'][-1]:.5f}")
 

@@ -145,21 +145,20 @@ def _say(text: str, quiet: bool = False) -> None:
 def _load_data(name: str | None, *, download: bool, progress: bool, quiet: bool):
     from . import datasets
 
-    if name is None:
-        folder = datasets.find_mnist(download=False)
-        if folder is None and download:
-            try:
-                folder = datasets.find_mnist(download=True, progress=progress)
-            except OSError as e:
-                _say(f"MNIST could not be downloaded ({e}); training on the bundled mnist-sample "
-                     "(8,000 train + 2,000 test digits) instead", quiet)
-                return datasets.load("mnist-sample")
-        if folder is None:
-            _say("full MNIST not found in the cache; training on the bundled mnist-sample "
-                 "(8,000 train + 2,000 test digits) instead", quiet)
-            return datasets.load("mnist-sample")
-        return datasets.load_folder(folder, name="mnist")
-    return datasets.load(name, download=download, progress=progress)
+    if name is not None:
+        return datasets.load(name, download=download, progress=progress)
+    folder = datasets.find_mnist(download=False)
+    if folder is None and download:
+        try:
+            folder = datasets.find_mnist(download=True, progress=progress)
+        except OSError:
+            folder = None
+    if folder is None:
+        _say("full MNIST is not cached here and could not be downloaded: training on the bundled "
+             "mnist-sample (8,000 train + 2,000 test real digits) instead; to use the full set, put "
+             f"the four MNIST files in {datasets.mnist_dir()} or pass --data", quiet)
+        return datasets.load("mnist-sample")
+    return datasets.load_folder(folder, name="mnist")
 
 
 def _pct(x: float | None) -> str:
