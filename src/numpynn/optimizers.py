@@ -84,24 +84,29 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
         self.dampening = float(dampening)
         self.velocity: Array | None = None
+        self._scratch: Array | None = None  # working memory, not state
 
     def step(self, params: Array, grads: Array) -> None:
-        g = grads
+        g = grads  # overwritten in place: no temporaries in the hot loop
+        if self._scratch is None or self._scratch.shape != params.shape:
+            self._scratch = np.empty_like(params)
+        tmp = self._scratch
         if self.weight_decay:
-            g += self.weight_decay * params  # g ← g + λθ
+            g += np.multiply(params, self.weight_decay, out=tmp)  # g ← g + λθ
         if self.momentum:
-            if self.velocity is None or self.t == 0:
+            if self.velocity is None or self.t == 0 or self.velocity.shape != g.shape:
                 self.velocity = g.copy()  # v ← g on the first step
             else:
                 v = self.velocity
                 v *= self.momentum  # v ← μv + (1 − dampening) g
-                v += (1.0 - self.dampening) * g if self.dampening else g
+                v += np.multiply(g, 1.0 - self.dampening, out=tmp) if self.dampening else g
             if self.nesterov:
-                g += self.momentum * self.velocity  # g ← g + μv
+                g += np.multiply(self.velocity, self.momentum, out=tmp)  # g ← g + μv
             else:
-                g = self.velocity  # g ← v
+                np.copyto(g, self.velocity)  # g ← v
         self.t += 1
-        params -= self.lr * g  # θ ← θ − α g
+        g *= self.lr  # θ ← θ − α g
+        params -= g
 
     def config(self) -> dict[str, Any]:
         return {
