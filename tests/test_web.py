@@ -1,0 +1,598 @@
+"""The web page's server (numpynn.web): static files, the JSON API, and its refusals.
+
+A 784-32-10 network trained briefly on 2,000 sample digits serves the requests; each
+test talks HTTP to a real server on 127.0.0.1 (port 0) in a background thread.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import io
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PIL")
+from PIL import Image  # noqa: E402
+
+from numpynn import datasets, images, serialization, web  # noqa: E402
+from numpynn.training import Recipe, build_network, train_classifier  # noqa: E402
+from numpynn.web import server as web_server  # noqa: E402
+
+SAMPLE = datasets.load("mnist-sample")
+SMALL = datasets.Dataset(
+    name="mnist-small",
+    x_train=SAMPLE.x_train[:2000],
+    y_train=SAMPLE.y_train[:2000],
+    x_test=SAMPLE.x_test[:500],
+    y_test=SAMPLE.y_test[:500],
+)
+TINY = datasets.Dataset(
+    name="mnist-tiny",
+    x_train=SAMPLE.x_train[:100],
+    y_train=SAMPLE.y_train[:100],
+    x_test=SAMPLE.x_test[:100],
+    y_test=SAMPLE.y_test[:100],
+)
+
+
+@pytest.fixture(scope="module")
+def net():
+    net = build_network((784, 32, 10), seed=0)
+    net, _ = train_classifier(SMALL, net, Recipe(epochs=8, lr=5e-3, shift=0), progress=False)
+    return net
+
+
+@pytest.fixture(scope="module")
+def server(net) -> Iterator[web.WebServer]:
+    srv = web.make_server(net, "127.0.0.1", 0)
+    srv.start()
+    yield srv
+    srv.shutdown()
+
+
+def start(net, **kwargs: Any) -> web.WebServer:
+    srv = web.make_server(net, "127.0.0.1", 0, **kwargs)
+    srv.start()
+    return srv
+
+
+def request(srv: web.WebServer, method: str, path: str, body: bytes | str | None = None,
+            headers: dict[str, str] | None = None, json_body: Any = None) -> tuple[int, dict[str, str], bytes]:
+    """One raw HTTP request (the path is sent exactly as given)."""
+    headers = dict(headers or {})
+    if json_body is not None:
+        body = json.dumps(json_body)
+        headers.setdefault("Content-Type", "application/json")
+    if isinstance(body, str):
+        body = body.encode()
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+    try:
+        conn.putrequest(method, path, skip_accept_encoding=True, skip_host="Host" in headers)
+        for key, value in headers.items():
+            conn.putheader(key, value)
+        if body is not None and "Content-Length" not in headers:
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def api(srv: web.WebServer, method: str, path: str, payload: Any = None, **kw: Any) -> tuple[int, Any]:
+    status, headers, body = request(srv, method, path, json_body=payload, **kw)
+    assert headers["content-type"].startswith("application/json"), (status, body[:200])
+    assert headers["cache-control"] == "no-store"
+    return status, json.loads(body)
+
+
+def assert_error(status: int, headers: dict[str, str], body: bytes, expected: int, words: str = "") -> str:
+    assert status == expected, (status, body[:300])
+    assert headers["content-type"].startswith("application/json")
+    message = json.loads(body)["error"]
+    assert isinstance(message, str) and message
+    assert "Traceback" not in message and "File \"" not in message
+    assert words.lower() in message.lower(), message
+    return message
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def data_url(raw: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(raw).decode()
+
+
+def canvas_png(digit: np.ndarray) -> bytes:
+    """A 28x28 MNIST digit drawn big, like the page's 280x280 canvas (white on black)."""
+    img = Image.fromarray(digit.reshape(28, 28)).resize((280, 280), Image.Resampling.BILINEAR)
+    return png_bytes(np.asarray(img.convert("RGBA")))
+
+
+def confident_digits(net, count: int) -> list[int]:
+    """Indices of test digits the network gets right with probability > 0.95."""
+    probs = net.predict(SAMPLE.x_test[:300])
+    ok = np.flatnonzero((probs.argmax(1) == SAMPLE.y_test[:300]) & (probs.max(1) > 0.95))
+    labels_seen: set[int] = set()
+    picks = []
+    for i in ok:  # different digits, to cover several classes
+        if int(SAMPLE.y_test[i]) not in labels_seen:
+            labels_seen.add(int(SAMPLE.y_test[i]))
+            picks.append(int(i))
+        if len(picks) == count:
+            break
+    return picks
+
+
+# ----------------------------------------------------------------------------- static files
+
+
+@pytest.mark.parametrize("path, kind", [
+    ("/", "text/html"),
+    ("/index.html", "text/html"),
+    ("/app.js", "text/javascript"),
+    ("/style.css", "text/css"),
+    ("/static/app.js", "text/javascript"),
+    ("/static/style.css", "text/css"),
+    ("/?from=test", "text/html"),
+])
+def test_static_files(server, path, kind):
+    status, headers, body = request(server, "GET", path)
+    assert status == 200
+    assert headers["content-type"].startswith(kind)
+    assert headers["cache-control"] == "no-store"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert int(headers["content-length"]) == len(body) > 100
+    if kind == "text/html":
+        assert b'id="canvas"' in body and b'id="train"' in body
+        assert "default-src 'self'" in headers["content-security-policy"]
+        assert b"http://" not in body and b"https://" not in body  # no CDN: works offline
+
+
+def test_page_uses_no_external_resources():
+    for name in ("index.html", "app.js", "style.css"):
+        text = (web_server.STATIC_DIR / name).read_text()
+        assert "https://" not in text and "http://" not in text, name
+        assert "@import" not in text
+
+
+def test_head_gives_headers_only(server):
+    status, headers, body = request(server, "HEAD", "/")
+    assert status == 200 and body == b""
+    assert int(headers["content-length"]) > 100
+
+
+@pytest.mark.parametrize("path", [
+    "/../../etc/passwd",
+    "/static/../server.py",
+    "/static/../../numpynn/network.py",
+    "/%2e%2e/%2e%2e/etc/passwd",
+    "/%2E%2E/server.py",
+    "/static/%2e%2e/server.py",
+    "/..%2fserver.py",
+    "/static/..%2f..%2fnetwork.py",
+    "/%2e%2e%2f%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+    "/%252e%252e/server.py",
+    "/....//server.py",
+    "/..\\server.py",
+    "/%5c..%5cserver.py",
+    "//etc/passwd",
+    "/etc/passwd",
+    "/server.py",
+    "/__init__.py",
+    "/static",
+    "/index.html%00.css",
+    "/%00",
+    "/%ff%fe",
+    "/.",
+    "/..",
+])
+def test_path_traversal_is_404(server, path):
+    status, headers, body = request(server, "GET", path)
+    assert_error(status, headers, body, 404)
+    assert b"root:" not in body and b"import" not in body
+
+
+def test_unknown_paths_are_404(server):
+    for path in ("/nope", "/nope.html", "/api", "/api/", "/api/nope", "/api/train/nope", "/favicon.ico"):
+        status, headers, body = request(server, "GET", path)
+        assert_error(status, headers, body, 404)
+    status, headers, body = request(server, "POST", "/api/nope", json_body={})
+    assert_error(status, headers, body, 404)
+
+
+@pytest.mark.parametrize("method, path, allow", [
+    ("GET", "/api/predict", "POST"),
+    ("PUT", "/api/predict", "POST"),
+    ("GET", "/api/train", "POST"),
+    ("DELETE", "/api/train", "POST"),
+    ("POST", "/api/train/status", "GET, HEAD"),
+    ("POST", "/api/model", "GET, HEAD"),
+    ("POST", "/", "GET, HEAD"),
+    ("DELETE", "/app.js", "GET, HEAD"),
+    ("OPTIONS", "/", "GET, HEAD"),
+])
+def test_wrong_method_is_405(server, method, path, allow):
+    status, headers, body = request(server, method, path, json_body={} if method == "POST" else None)
+    assert_error(status, headers, body, 405)
+    assert headers["allow"] == allow
+
+
+def test_unknown_method_is_a_json_501(server):
+    status, headers, body = request(server, "BREW", "/")
+    assert_error(status, headers, body, 501)
+
+
+def test_foreign_host_header_is_refused(server):
+    status, headers, body = request(server, "GET", "/", headers={"Host": "evil.example:8000"})
+    assert_error(status, headers, body, 403, "loopback")
+    for host in (f"127.0.0.1:{server.port}", f"localhost:{server.port}", f"[::1]:{server.port}"):
+        assert request(server, "GET", "/", headers={"Host": host})[0] == 200
+
+
+def test_keep_alive_serves_several_requests_on_one_connection(server):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        for path in ("/", "/api/model", "/app.js"):
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            resp.read()
+            assert resp.status == 200
+    finally:
+        conn.close()
+
+
+# ----------------------------------------------------------------------------- /api/predict
+
+
+def test_predict_png_of_real_mnist_digits(server, net):
+    picks = confident_digits(net, 5)
+    assert len(picks) == 5
+    for i in picks:
+        raw = canvas_png(SAMPLE.x_test[i])
+        status, r = api(server, "POST", "/api/predict", {"png": data_url(raw)})
+        assert status == 200, r
+        assert r["digit"] == int(SAMPLE.y_test[i]), (i, r["probabilities"])
+        # exactly the preprocessing of `numpynn predict`, and the network's own answer
+        x = images.preprocess(raw)
+        np.testing.assert_allclose(r["input"], x, atol=1e-4)
+        np.testing.assert_allclose(r["probabilities"], net.predict(x[None])[0], atol=1e-5)
+        assert len(r["probabilities"]) == 10 and abs(sum(r["probabilities"]) - 1) < 1e-4
+        assert r["probability"] == pytest.approx(max(r["probabilities"]), abs=1e-6)
+        assert len(r["input"]) == 784 and min(r["input"]) >= 0 and max(r["input"]) <= 1
+        assert [len(h) for h in r["hidden"]] == [32]
+        assert r["hidden_activations"] == ["sigmoid"]
+        assert len(r["saliency"]) == 784 and r["saliency_max"] > 0
+        assert "log p" in r["saliency_method"]
+        assert r["model"]["sizes"] == [784, 32, 10] and r["model"]["generation"] == 1
+
+
+def test_saliency_is_the_gradient_of_the_log_probability(server, net):
+    """Checked against central differences of log p_c on the network in float64."""
+    i = confident_digits(net, 1)[0]
+    x = SAMPLE.x_test[i].astype(np.float64) / 255.0
+    status, r = api(server, "POST", "/api/predict", {"image": x.tolist()})
+    assert status == 200
+    seen = np.asarray(r["input"], dtype=np.float64)
+    c = r["digit"]
+    net64 = net.copy("float64")
+
+    def log_p(v):
+        return float(np.log(net64.predict(v[None])[0, c]))
+
+    sal = np.asarray(r["saliency"])
+    exact = web_server.analyse(net64, seen)
+    exact = np.asarray(exact["saliency"])
+    np.testing.assert_allclose(sal, exact, rtol=0, atol=1e-3 * np.abs(exact).max())
+    eps = 1e-5
+    for j in list(np.argsort(-np.abs(exact))[:4]) + [0, 400]:
+        bump = np.zeros(784)
+        bump[j] = eps
+        numeric = (log_p(seen + bump) - log_p(seen - bump)) / (2 * eps)
+        assert numeric == pytest.approx(exact[j], rel=1e-3, abs=1e-7), j
+
+
+def test_predict_accepts_784_numbers_and_28_rows(server, net):
+    i = confident_digits(net, 1)[0]
+    x = SAMPLE.x_test[i].astype(np.float64) / 255.0
+    for image in (x.tolist(), x.reshape(28, 28).tolist()):
+        status, r = api(server, "POST", "/api/predict", {"image": image})
+        assert status == 200 and r["digit"] == int(SAMPLE.y_test[i])
+
+
+def test_concurrent_predictions_agree(server, net):
+    raw = data_url(canvas_png(SAMPLE.x_test[confident_digits(net, 1)[0]]))
+    results: list[Any] = []
+
+    def go():
+        results.append(api(server, "POST", "/api/predict", {"png": raw}))
+
+    threads = [threading.Thread(target=go) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 8 and all(s == 200 for s, _ in results)
+    assert len({json.dumps(r["probabilities"]) for _, r in results}) == 1
+
+
+def _bad_bodies() -> list[tuple[str, Any, str]]:
+    black = png_bytes(np.zeros((280, 280), np.uint8))
+    white = png_bytes(np.full((280, 280), 255, np.uint8))
+    digit = canvas_png(SAMPLE.x_test[0])
+    big = png_bytes(np.zeros((3000, 3000), np.uint8))  # a small file, a huge picture
+    return [
+        ("malformed JSON", b"{", "malformed JSON"),
+        ("truncated JSON", b'{"png": "data:image/png;base64,', "malformed JSON"),
+        ("NaN literal", b'{"image": [NaN]}', "JSON"),
+        ("not UTF-8", b'{"png": "\xff\xfe"}', "UTF-8"),
+        ("deep nesting", b"[" * 100_000 + b"]" * 100_000, "JSON"),
+        ("a list", [1, 2, 3], "JSON object"),
+        ("a string", "png", "JSON object"),
+        ("empty object", {}, "exactly one"),
+        ("unknown field", {"jpeg": "x"}, "unknown field"),
+        ("extra field", {"png": data_url(digit), "colour": "red"}, "unknown field"),
+        ("both fields", {"png": data_url(digit), "image": [0.0] * 784}, "exactly one"),
+        ("png not a string", {"png": 12}, "string"),
+        ("png null", {"png": None}, "string"),
+        ("bad base64", {"png": "data:image/png;base64,@@@not base64@@@"}, "base64"),
+        ("base64 with junk", {"png": "data:image/png;base64,iVBORw0KGgo=%%%"}, "base64"),
+        ("empty png", {"png": "data:image/png;base64,"}, "empty"),
+        ("not a data URL", {"png": "data:text/plain;base64,aGVsbG8="}, "data URL"),
+        ("not an image", {"png": data_url(b"hello, world, this is text")}, "image"),
+        ("truncated png", {"png": data_url(digit[: len(digit) // 2])}, "image"),
+        ("png header only", {"png": data_url(digit[:33])}, "image"),
+        ("blank black drawing", {"png": data_url(black)}, "blank"),
+        ("blank white drawing", {"png": data_url(white)}, "blank"),
+        ("huge picture", {"png": data_url(big)}, "too large"),
+        ("image too short", {"image": [0.5] * 783}, "784"),
+        ("image not a list", {"image": "0.5"}, "784"),
+        ("image of strings", {"image": ["0.5"] * 784}, "numbers"),
+        ("image of booleans", {"image": [True] * 784}, "numbers"),
+        ("image of lists", {"image": [[0.5]] * 784}, "numbers"),
+        ("image above 1", {"image": [2.0] * 784}, "[0, 1]"),
+        ("image below 0", {"image": [-0.5] * 784}, "[0, 1]"),
+        ("blank image", {"image": [0.0] * 784}, "blank"),
+        ("ragged rows", {"image": [[0.5] * 28] * 27 + [[0.5] * 27]}, "784"),
+    ]
+
+
+@pytest.mark.parametrize("name, body, words", _bad_bodies(), ids=[b[0] for b in _bad_bodies()])
+def test_bad_predict_requests_are_400(server, name, body, words):
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    status, headers, answer = request(server, "POST", "/api/predict", raw,
+                                      headers={"Content-Type": "application/json"})
+    assert_error(status, headers, answer, 400, words)
+
+
+def test_empty_body_is_400(server):
+    status, headers, body = request(server, "POST", "/api/predict", b"",
+                                    headers={"Content-Type": "application/json"})
+    assert_error(status, headers, body, 400, "JSON object")
+
+
+def test_oversized_body_is_413(server):
+    payload = json.dumps({"png": "data:image/png;base64," + "A" * web.MAX_BODY_BYTES}).encode()
+    status, headers, body = request(server, "POST", "/api/predict", payload,
+                                    headers={"Content-Type": "application/json"})
+    assert_error(status, headers, body, 413, "too large")
+    assert headers.get("connection") == "close"
+
+
+def test_oversized_content_length_is_refused_without_reading(server):
+    """A client announcing 1 GB gets 413 at once: nothing is read, nothing is waited for."""
+    status, headers, body = request(server, "POST", "/api/predict", b"{}",
+                                    headers={"Content-Type": "application/json",
+                                             "Content-Length": str(10**9)})
+    assert_error(status, headers, body, 413)
+
+
+def test_a_body_of_exactly_the_limit_is_read(server):
+    payload = b'{"png": "' + b"A" * (web.MAX_BODY_BYTES - 12) + b'"}'
+    assert len(payload) == web.MAX_BODY_BYTES - 1
+    status, headers, body = request(server, "POST", "/api/predict", payload,
+                                    headers={"Content-Type": "application/json"})
+    assert_error(status, headers, body, 400)  # read and judged: not an image
+
+
+@pytest.mark.parametrize("headers, expected, words", [
+    ({"Content-Type": "text/plain"}, 415, "application/json"),
+    ({"Content-Type": "application/x-www-form-urlencoded"}, 415, "application/json"),
+    ({}, 415, "application/json"),
+    ({"Content-Type": "application/json", "Content-Length": "-5"}, 400, "Content-Length"),
+    ({"Content-Type": "application/json", "Content-Length": "ten"}, 400, "Content-Length"),
+])
+def test_bad_headers(server, headers, expected, words):
+    status, h, body = request(server, "POST", "/api/predict", b'{"png": ""}', headers=headers)
+    assert_error(status, h, body, expected, words)
+
+
+def test_missing_content_length_is_411(server):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        conn.putrequest("POST", "/api/predict")
+        conn.putheader("Content-Type", "application/json")
+        conn.endheaders()
+        resp = conn.getresponse()
+        assert_error(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read(), 411)
+    finally:
+        conn.close()
+
+
+def test_predict_without_a_network_is_503():
+    srv = start(None, train_data=TINY)
+    try:
+        status, r = api(srv, "POST", "/api/predict", {"png": data_url(canvas_png(SAMPLE.x_test[0]))})
+        assert status == 503 and "Watch it learn" in r["error"]
+        status, m = api(srv, "GET", "/api/model")
+        assert status == 200 and m["loaded"] is False and m["generation"] == 0
+    finally:
+        srv.shutdown()
+
+
+def test_make_server_refuses_a_network_that_is_not_for_28x28_digits():
+    with pytest.raises(ValueError, match="784"):
+        web.make_server(build_network((100, 10)), "127.0.0.1", 0)
+
+
+# ----------------------------------------------------------------------------- /api/train
+
+
+def test_watch_it_learn_trains_and_then_predicts_with_the_new_network(net):
+    srv = start(net, train_data=SMALL, train_layers=(784, 16, 10),
+                train_recipe=Recipe(epochs=3, lr=5e-3, shift=0))
+    try:
+        status, idle = api(srv, "GET", "/api/train/status")
+        assert status == 200 and idle["state"] == "idle" and idle["epoch"] == 0
+        status, s = api(srv, "POST", "/api/train", {})
+        assert status == 202 and s["state"] in ("running", "done")
+        labels, pixels = s["digits"]["labels"], s["digits"]["pixels"]
+        assert labels == list(range(10))
+        assert len(pixels) == 10 and all(len(p) == 784 for p in pixels)
+        assert all(isinstance(v, int) and 0 <= v <= 255 for v in pixels[0])
+        assert srv.app.trainer.wait(60)
+        status, s = api(srv, "GET", "/api/train/status")
+        assert s["state"] == "done", s["error"]
+        assert s["epoch"] == s["epochs"] == 3 and s["history"]["epoch"] == [1, 2, 3]
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            assert len(s["history"][key]) == 3 and all(isinstance(v, float) for v in s["history"][key])
+        assert s["history"]["val_accuracy"][-1] > 0.6
+        assert len(s["predictions"]) == 10 and s["predictions_epoch"] == 3
+        assert all(0 <= p["digit"] <= 9 and 0 <= p["probability"] <= 1 for p in s["predictions"])
+        assert "pixels" not in s["digits"]
+        assert api(srv, "GET", "/api/train/status?pixels=1")[1]["digits"]["pixels"] == pixels
+        assert s["model_generation"] == 2
+        status, m = api(srv, "GET", "/api/model")
+        assert m["sizes"] == [784, 16, 10] and "trained in the page" in m["source"]
+        status, r = api(srv, "POST", "/api/predict", {"png": data_url(canvas_png(SAMPLE.x_test[1]))})
+        assert status == 200 and [len(h) for h in r["hidden"]] == [16] and r["model"]["generation"] == 2
+    finally:
+        srv.shutdown()
+
+
+def test_a_second_training_job_is_409_until_the_first_stops(net):
+    # 100,000 epochs of 100 digits: the job runs until the test stops it
+    srv = start(net, train_data=TINY, train_layers=(784, 8, 10),
+                train_recipe=Recipe(epochs=100_000, lr=1e-3, shift=0))
+    try:
+        status, s = api(srv, "POST", "/api/train", {})
+        assert status == 202 and s["state"] == "running"
+        status, r = api(srv, "POST", "/api/train", {})
+        assert status == 409 and "already running" in r["error"]
+        assert api(srv, "GET", "/api/train/status")[1]["state"] == "running"
+        srv.app.trainer.stop()
+        status, s = api(srv, "GET", "/api/train/status")
+        assert s["state"] == "stopped" and s["model_generation"] == 1  # not adopted
+        assert api(srv, "GET", "/api/model")[1]["sizes"] == [784, 32, 10]
+        status, s = api(srv, "POST", "/api/train", {})  # a stopped job can be restarted
+        assert status == 202 and s["state"] == "running"
+    finally:
+        srv.shutdown()  # stops the running job too
+    assert srv.app.trainer.state == "stopped"
+
+
+def test_train_refuses_options(server):
+    status, headers, body = request(server, "POST", "/api/train", json_body={"epochs": 5})
+    assert_error(status, headers, body, 400, "no options")
+    status, headers, body = request(server, "POST", "/api/train", b"[",
+                                    headers={"Content-Type": "application/json"})
+    assert_error(status, headers, body, 400, "malformed")
+
+
+def test_a_failing_training_job_reports_failed(net, monkeypatch):
+    srv = start(net, train_data=TINY, train_layers=(784, 8, 10), train_recipe=Recipe(epochs=2, shift=0))
+    try:
+        def broken(*args, **kwargs):
+            raise RuntimeError("the disk caught fire")
+
+        monkeypatch.setattr("numpynn.training.train_classifier", broken)
+        assert api(srv, "POST", "/api/train", {})[0] == 202
+        assert srv.app.trainer.wait(30)
+        s = api(srv, "GET", "/api/train/status")[1]
+        assert s["state"] == "failed" and "caught fire" in s["error"]
+        assert api(srv, "GET", "/api/model")[1]["generation"] == 1
+    finally:
+        srv.shutdown()
+
+
+# ----------------------------------------------------------------------------- serve()
+
+
+def test_shutdown_is_clean_and_idempotent(net):
+    srv = web.make_server(net, "127.0.0.1", 0)
+    srv.shutdown()  # never served: must not hang
+    srv.shutdown()
+    with web.make_server(net, "127.0.0.1", 0) as srv:
+        thread = srv.start()
+        assert request(srv, "GET", "/")[0] == 200
+    assert not thread.is_alive()
+
+
+def test_default_model_path_follows_numpynn_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("NUMPYNN_DATA", str(tmp_path))
+    assert web.default_model_path() == tmp_path / "web-model.safetensors"
+
+
+def test_serve_loads_the_cached_model(tmp_path, monkeypatch, net, capsys):
+    monkeypatch.setenv("NUMPYNN_DATA", str(tmp_path))
+    net.save(str(tmp_path / "web-model.safetensors"))
+    loaded, source = web.load_or_train_default(progress=False)
+    assert loaded.sizes == [784, 32, 10] and "web-model.safetensors" in source
+    np.testing.assert_array_equal(loaded.params, net.params)
+
+
+def _serve_once(monkeypatch, **kwargs: Any) -> None:
+    """Run serve() with serve_forever replaced by an immediate Ctrl-C."""
+    seen: dict[str, Any] = {}
+
+    def interrupted(self, poll_interval=0.5):
+        seen["url"] = self.url
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(web.WebServer, "serve_forever", interrupted)
+    web.serve(**kwargs)
+    assert seen["url"].startswith("http://")
+
+
+def test_serve_prints_the_address_and_stops_on_ctrl_c(tmp_path, monkeypatch, net, capsys):
+    path = tmp_path / "model.safetensors"
+    net.save(str(path))
+    _serve_once(monkeypatch, model=str(path), port=0)
+    out, err = capsys.readouterr()
+    assert "http://127.0.0.1:" in out and "stopped" in out
+    assert "warning" not in err
+
+
+def test_serve_warns_when_listening_beyond_loopback(tmp_path, monkeypatch, net, capsys):
+    path = tmp_path / "model.safetensors"
+    net.save(str(path))
+    _serve_once(monkeypatch, model=str(path), host="0.0.0.0", port=0)
+    out, err = capsys.readouterr()
+    assert "warning" in err and "0.0.0.0" in err
+    assert "http://127.0.0.1:" in out
+
+
+def test_serve_refuses_a_missing_or_unsuitable_model(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        web.serve(model=str(tmp_path / "nope.safetensors"), port=0)
+    small = tmp_path / "xor.safetensors"
+    build_network((2, 2, 1)).save(str(small))
+    with pytest.raises(ValueError, match="784"):
+        web.serve(model=str(small), port=0)
+    assert serialization.load(str(small)).sizes == [2, 2, 1]
+
+
+def test_static_folder_is_inside_the_package():
+    root = Path(web_server.__file__).parent / "static"
+    assert web_server.STATIC_DIR == root.resolve()
+    assert {"index.html", "app.js", "style.css"} <= {p.name for p in root.iterdir()}
