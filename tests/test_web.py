@@ -596,3 +596,8 @@ def test_static_folder_is_inside_the_package():
     root = Path(web_server.__file__).parent / "static"
     assert web_server.STATIC_DIR == root.resolve()
     assert {"index.html", "app.js", "style.css"} <= {p.name for p in root.iterdir()}
+
+
+def test_a_port_in_use_is_a_clear_error(server, net):
+    with pytest.raises(OSError, match="cannot listen on 127.0.0.1 port .*another port"):
+        web.make_server(net, "127.0.0.1", server.port)

@@ -78,6 +78,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import errno
 import io
 import ipaddress
 import json
@@ -799,7 +800,13 @@ class WebServer(ThreadingHTTPServer):
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        super().__init__((host, port), Handler)
+        try:
+            super().__init__((host, port), Handler)
+        except OSError as e:
+            why = e.strerror or _one_line(e)
+            hint = " (is another server using it? try another port, or 0 for any free one)" \
+                if e.errno == errno.EADDRINUSE else ""
+            raise OSError(e.errno, f"cannot listen on {host} port {port}: {why}{hint}") from None
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind looks the host name up (socket.getfqdn), which can
