@@ -34,6 +34,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0..65535, got {value}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -126,6 +136,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("--data", default=None, help="as for train (default: the model's data set)")
     p.add_argument("--out", metavar="DIR", default="figures", help="folder for the PNGs (default figures)")
+
+    p = sub.add_parser("serve", help="a web page: draw a digit and watch the network think")
+    p.add_argument("model", nargs="?", default=None,
+                   help="a saved model (default: one trained once on the bundled sample, then cached)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument("--open", action="store_true", help="open the page in the default web browser")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar while training the default model")
 
     p = sub.add_parser("xor", help="train the classic 2-2-1 sigmoid network on XOR")
     p.add_argument("--seed", type=int, default=0)
@@ -394,6 +414,14 @@ def _format_info(path: str, info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .web import serve
+
+    serve(args.model, host=args.host, port=args.port, open_browser=args.open,
+          progress=not args.no_progress)
+    return EXIT_OK
+
+
 def cmd_xor(args: argparse.Namespace) -> int:
     from .xor import train_xor
 
@@ -425,6 +453,7 @@ COMMANDS = {
     "predict": cmd_predict,
     "info": cmd_info,
     "plot": cmd_plot,
+    "serve": cmd_serve,
     "xor": cmd_xor,
 }
 
