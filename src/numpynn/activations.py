@@ -18,6 +18,7 @@ All forms here are numerically stable: no overflow warning and no NaN for
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 import numpy as np
@@ -27,7 +28,7 @@ from . import _kernels
 Array = np.ndarray
 
 
-class Activation:
+class Activation(ABC):
     """An activation σ: a name, ``forward`` (σ), and ``delta`` (∂C/∂z from ∂C/∂a).
 
     Subclasses implement ``forward(z, out)`` and, for element-wise activations,
@@ -39,13 +40,15 @@ class Activation:
     init: str = "glorot"  # Glorot/Xavier for sigmoid, tanh, softmax; He for ReLU
     elementwise: bool = True
 
+    @abstractmethod
     def forward(self, z: Array, out: Array | None = None) -> Array:
         """a = σ(z); (B, n) -> (B, n). Writes into ``out`` when given."""
-        raise NotImplementedError  # pragma: no cover - abstract
+        ...
 
+    @abstractmethod
     def derivative(self, z: Array, a: Array) -> Array:
         """σ'(z), element-wise, (B, n). ``a`` is σ(z), already computed."""
-        raise NotImplementedError  # pragma: no cover - abstract
+        ...
 
     def delta(self, grad_a: Array, z: Array, a: Array) -> Array:
         """δ = ∂C/∂a ⊙ σ'(z); (B, n). May overwrite and return ``grad_a``."""

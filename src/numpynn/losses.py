@@ -17,6 +17,8 @@ output (softmax or sigmoid) the σ' cancels and ``δ_L = (a − y)/B``.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import numpy as np
 
 from .activations import Activation, Sigmoid, Softmax
@@ -24,21 +26,23 @@ from .activations import Activation, Sigmoid, Softmax
 Array = np.ndarray
 
 
-class Loss:
+class Loss(ABC):
     """A loss: ``value`` (mean over the batch) and ``output_delta`` (δ_L)."""
 
     name: str = "loss"
 
-    def check_output(self, activation: Activation) -> None:
+    def check_output(self, activation: Activation) -> None:  # noqa: B027 - any output by default
         """Raise ``ValueError`` if this loss cannot follow ``activation``."""
 
+    @abstractmethod
     def value(self, z: Array, a: Array, y: Array, activation: Activation) -> float:
         """Mean loss over the B rows. z, a, y: (B, n); ``activation`` is the output's σ."""
-        raise NotImplementedError  # pragma: no cover - abstract
+        ...
 
+    @abstractmethod
     def grad_a(self, a: Array, y: Array) -> Array:
         """∂C/∂a, (B, n), including the 1/B of the mean."""
-        raise NotImplementedError  # pragma: no cover - abstract
+        ...
 
     def output_delta(self, z: Array, a: Array, y: Array, activation: Activation) -> Array:
         """δ_L = ∂C/∂z_L, (B, n): ∇_a C ⊙ σ'(z_L) (or softmax's Jacobian)."""

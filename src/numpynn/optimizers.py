@@ -11,6 +11,7 @@ Notation: θ parameters, g = ∇θ C, α learning rate, λ weight decay, t step.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ from . import _kernels
 Array = np.ndarray
 
 
-class Optimizer:
+class Optimizer(ABC):
     """Base class. ``lr`` may be changed between steps (schedules do so)."""
 
     def __init__(self, lr: float, weight_decay: float = 0.0) -> None:
@@ -48,8 +49,9 @@ class Optimizer:
         for name, value in state["arrays"].items():
             setattr(self, name, None if value is None else np.array(value))
 
+    @abstractmethod
     def config(self) -> dict[str, Any]:
-        raise NotImplementedError  # pragma: no cover - abstract
+        ...
 
     def _arrays(self) -> dict[str, Array | None]:
         return {}
