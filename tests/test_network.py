@@ -477,3 +477,16 @@ def test_copy_is_independent_and_can_change_dtype():
     assert net.layers[0].W.any()
     x, _ = random_data(5)
     np.testing.assert_allclose(clone.copy("float32").predict(x), clone.predict(x), atol=1e-6)
+
+
+def test_a_second_fit_continues_with_the_same_optimizer_and_schedule_restarts():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 4)), rng.integers(0, 3, 64)
+    net = nn.Network([nn.Dense(4, 8, "tanh"), nn.Dense(8, 3, "softmax")], seed=0)
+    first = net.fit(x, y, epochs=3, batch_size=16, optimizer=nn.Adam(lr=0.01), schedule="cosine",
+                    progress=False)
+    opt = net.optimizer
+    assert opt is not None and opt.t == 12 and first["lr"][-1] < 0.001
+    second = net.fit(x, y, epochs=3, batch_size=16, schedule="cosine", progress=False)
+    assert net.optimizer is opt and opt.t == 24  # same Adam state, carried on
+    assert second["lr"][0] > 0.005  # the schedule starts again from the initial rate, not from ~0

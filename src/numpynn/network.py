@@ -102,7 +102,8 @@ class Network:
         self.loss = losses.get(loss)
         self.loss.check_output(layers[-1].activation)
         self.seed = seed
-        self.metadata: dict[str, Any] = {}
+        self.metadata: dict[str, Any] = {}  # training facts, saved with the model
+        self.optimizer: Optimizer | None = None  # the optimiser of the last fit, to continue with
         # θ: every layer's W and b as views into one flat vector; g: ∇θ likewise
         self.params = np.empty(sum(layer.n_params for layer in layers), self.dtype)
         self.grads = np.zeros_like(self.params)
@@ -334,7 +335,8 @@ class Network:
             Rows per gradient step; the last batch of an epoch may be smaller.
         optimizer:
             An :class:`~numpynn.optimizers.Optimizer`, ``"adam"``, ``"sgd"``,
-            or None for ``Adam(lr=1e-3)``. Its state carries over between calls.
+            or None: the optimiser of the previous ``fit`` (so a second call
+            continues where the first stopped), else ``Adam(lr=1e-3)``.
         validation:
             Optional ``(x_val, y_val)`` evaluated after every epoch.
         progress:
@@ -377,9 +379,9 @@ class Network:
                 raise ValueError("validation must be a pair (x_val, y_val)") from None
             x_val = self._check_x(x_val, "x_val")
             t_val = self.targets(y_val, x_val.shape[0], "y_val")
-        opt = optimizers.get(optimizer)
+        opt = optimizers.get(self.optimizer if optimizer is None else optimizer)
         factor = _schedule(schedule)
-        base_lr = float(self.metadata.get("_base_lr", opt.lr)) if initial_epoch else opt.lr
+        base_lr = float(self.metadata.get("_base_lr", opt.initial_lr)) if initial_epoch else opt.initial_lr
         seed = self.seed if seed is None else seed
         n = x.shape[0]
         batch_size = min(batch_size, n)

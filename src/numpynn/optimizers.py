@@ -30,6 +30,7 @@ class Optimizer(ABC):
         if not (math.isfinite(weight_decay) and weight_decay >= 0):
             raise ValueError(f"weight_decay must be zero or positive, not {weight_decay!r}")
         self.lr = float(lr)
+        self.initial_lr = self.lr  # what learning-rate schedules scale
         self.weight_decay = float(weight_decay)
         self.t = 0  # steps taken
 
