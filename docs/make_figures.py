@@ -3,11 +3,15 @@
     python docs/make_figures.py            # about a minute on 2 cores
 
 Trains the default MNIST recipe on the bundled sample (as `numpynn train` does) and the
-XOR network, then writes docs/figures/*.png.
+XOR network, then writes docs/figures/*.png; then takes the screenshot of the web page
+(docs/figures/web.png) by running the browser test, when Chromium and Selenium are installed.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpynn as nn
@@ -29,6 +33,11 @@ def main() -> None:
     written = plots.write_training_plots(OUT, net, history, data)
     print(f"MNIST figures written: {', '.join(written)} "
           f"(test accuracy {net.metadata['test_accuracy']:.2%})")
+
+    test = OUT.parents[1] / "tests" / "test_web_browser.py"
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", str(test)],
+                          env={**os.environ, "NUMPYNN_WRITE_SCREENSHOT": "1"})
+    print("web page screenshot written" if done.returncode == 0 else "web page screenshot NOT written")
 
 
 if __name__ == "__main__":
