@@ -34,10 +34,10 @@ class Optimizer(ABC):
         self.weight_decay = float(weight_decay)
         self.t = 0  # steps taken
 
+    @abstractmethod
     def step(self, params: Array, grads: Array) -> None:
         """Update ``params`` (flat, in place) from ``grads`` (flat, same shape).
         ``grads`` may be overwritten."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
     # --- state, for checkpoints -------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
