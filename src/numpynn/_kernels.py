@@ -109,7 +109,7 @@ def _fused_ok(*arrays: Array) -> bool:
 
 def sigmoid_delta(grad_a: Array, a: Array) -> Array:
     """δ = ∂C/∂a ⊙ a ⊙ (1 − a), written over ``grad_a``; (B, n)."""
-    if _resolve() == "numba" and grad_a.ndim == 2 and _fused_ok(grad_a, a):
+    if _resolve() == "numba" and _fused is not None and grad_a.ndim == 2 and _fused_ok(grad_a, a):
         kernel = _fused.sigmoid_delta_f4 if a.dtype == np.float32 else _fused.sigmoid_delta_f8
         kernel(grad_a, a, a.dtype.type(1))
         return grad_a
@@ -131,7 +131,7 @@ def adam_update(
     t = params.dtype.type
     b1, c1, b2, c2, s, e = t(beta1), t(1.0 - beta1), t(beta2), t(1.0 - beta2), t(step), t(eps)
     g = grads
-    if _resolve() == "numba" and params.ndim == 1 and _fused_ok(params, g, m, v):
+    if _resolve() == "numba" and _fused is not None and params.ndim == 1 and _fused_ok(params, g, m, v):
         kernel = _fused.adam_f4 if params.dtype == np.float32 else _fused.adam_f8
         kernel(params, g, m, v, b1, c1, b2, c2, s, e)
         return

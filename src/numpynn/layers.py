@@ -65,10 +65,10 @@ class Dense:
         self._initial = (W, b)
         self._W: Array | None = None
         self._b: Array | None = None
-        self.dW: Array | None = None  # ∇W, a view into the network's gradient vector
-        self.db: Array | None = None  # ∇b
-        self.z: Array | None = None  # z of the last forward pass, (B, n_out)
-        self.a: Array | None = None  # a = σ(z) of the last forward pass, (B, n_out)
+        self.dW: Array = np.empty((0, 0))  # ∇W, a view into the network's gradient vector
+        self.db: Array = np.empty(0)  # ∇b
+        self.z: Array = np.empty((0, self.n_out))  # z of the last forward pass, (B, n_out)
+        self.a: Array = np.empty((0, self.n_out))  # a = σ(z) of the last forward pass, (B, n_out)
         self._zbuf: Array | None = None
         self._abuf: Array | None = None
         self._gbuf: Array | None = None

@@ -234,7 +234,7 @@ class Network:
             a_prev = x if l == 0 else self.layers[l - 1].a
             # ∇W_l = a_{l−1}ᵀ δ_l,  ∇b_l = Σ_rows δ_l,  g = δ_l W_lᵀ
             g = layer.backward(delta, a_prev, input_grad=l > 0)
-            if l > 0:
+            if g is not None:  # every layer but the first
                 below = self.layers[l - 1]
                 # δ_{l−1} = (δ_l W_lᵀ) ⊙ σ'(z_{l−1})
                 delta = below.activation.delta(g, below.z, below.a)
@@ -251,7 +251,7 @@ class Network:
         self.forward(x)
         loss = self._batch_loss(y)
         self.backward(x, y)
-        return loss, [(layer.dW.copy(), layer.db.copy()) for layer in self.layers]  # type: ignore[union-attr]
+        return loss, [(layer.dW.copy(), layer.db.copy()) for layer in self.layers]
 
     # --- inference ------------------------------------------------------------------
     def _batches(self, x: Array, batch_size: int) -> Iterator[tuple[slice, Array]]:
