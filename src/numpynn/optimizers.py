@@ -191,7 +191,7 @@ class Adam(Optimizer):
         return {"m": self.m, "v": self.v}
 
 
-OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam}
+OPTIMIZERS: dict[str, type[SGD] | type[Adam]] = {"sgd": SGD, "adam": Adam}
 
 
 def from_config(config: dict[str, Any]) -> Optimizer:
