@@ -490,3 +490,25 @@ def test_a_second_fit_continues_with_the_same_optimizer_and_schedule_restarts():
     second = net.fit(x, y, epochs=3, batch_size=16, schedule="cosine", progress=False)
     assert net.optimizer is opt and opt.t == 24  # same Adam state, carried on
     assert second["lr"][0] > 0.005  # the schedule starts again from the initial rate, not from ~0
+
+
+def test_input_gradient_matches_finite_differences():
+    """∂ log p_c / ∂x by the δ recursion carried down to the input (the web page's saliency)."""
+    rng = np.random.default_rng(3)
+    net = nn.Network([nn.Dense(5, 4, "tanh"), nn.Dense(4, 3, "softmax")], seed=1, dtype="float64")
+    x = rng.random((2, 5))
+    p = net.predict(x)
+    c = p.argmax(axis=1)
+    rows = np.arange(2)
+    grad = np.zeros_like(p)
+    grad[rows, c] = 1 / p[rows, c]
+    analytic = net.input_gradient(x, grad)
+    numeric = np.zeros_like(x)
+    eps = 1e-6
+    for b in range(2):
+        for j in range(5):
+            up, down = x.copy(), x.copy()
+            up[b, j] += eps
+            down[b, j] -= eps
+            numeric[b, j] = (np.log(net.predict(up)[b, c[b]]) - np.log(net.predict(down)[b, c[b]])) / (2 * eps)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-9)

@@ -229,15 +229,39 @@ class Network:
         """
         out = self.layers[-1]
         delta = self.loss.output_delta(out.z, out.a, y, out.activation)  # δ_L
+        self._backpropagate(delta, x)
+
+    def _backpropagate(self, delta: Array, x: Array, to_input: bool = False) -> Array | None:
+        """The δ recursion from the output layer's δ_L down to the first layer,
+        writing every ∇W_l and ∇b_l; with ``to_input`` also returns ∂C/∂x = δ_1 W_1ᵀ."""
+        g = None
         for l in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[l]
             a_prev = x if l == 0 else self.layers[l - 1].a
             # ∇W_l = a_{l−1}ᵀ δ_l,  ∇b_l = Σ_rows δ_l,  g = δ_l W_lᵀ
-            g = layer.backward(delta, a_prev, input_grad=l > 0)
-            if g is not None:  # every layer but the first
+            g = layer.backward(delta, a_prev, input_grad=l > 0 or to_input)
+            if l > 0:
+                assert g is not None
                 below = self.layers[l - 1]
                 # δ_{l−1} = (δ_l W_lᵀ) ⊙ σ'(z_{l−1})
                 delta = below.activation.delta(g, below.z, below.a)
+        return g
+
+    def input_gradient(self, x: Any, grad_output: Any) -> Array:
+        """Backpropagate ``grad_output`` = ∂f/∂a_L (B, n_out) to the inputs: ∂f/∂x (B, n_in).
+
+        For example the saliency of class c, ∂ log p_c / ∂x, is
+        ``net.input_gradient(x, e_c / p_c)``. The parameter gradients of ``f``
+        are left in ``self.grads`` as a side effect.
+        """
+        x = self._as_float(self._check_x(x))
+        out = self.forward(x)
+        grad = np.array(grad_output, dtype=self.dtype).reshape(out.shape)
+        last = self.layers[-1]
+        delta = last.activation.delta(grad, last.z, last.a)  # δ_L = ∂f/∂a_L ⊙ σ'(z_L)
+        g = self._backpropagate(delta, x, to_input=True)
+        assert g is not None
+        return g.copy()
 
     def _batch_loss(self, y: Array) -> float:
         out = self.layers[-1]

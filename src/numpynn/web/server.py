@@ -206,39 +206,26 @@ def check_network(net: Network) -> None:
 def analyse(net: Network, x: np.ndarray) -> dict[str, Any]:
     """Everything the page shows about one input ``x`` (784,) in [0, 1].
 
-    A forward pass that keeps each layer's z and a (in float64, on private
-    arrays: the network's own buffers are untouched, so request threads may
-    share one network), then the saliency ∂ log p_c / ∂x for the predicted
-    class c by the δ recursion of :meth:`Network.backward`, carried one step
-    further, to the input.
+    Works on a float64 copy of the network (request threads never share its
+    buffers): a forward pass, then the saliency ∂ log p_c / ∂x for the
+    predicted class c, by the network's own δ recursion carried one step further,
+    to the input (:meth:`Network.input_gradient` with ∂ log p_c / ∂a_L = e_c / p_c).
     """
-    a = np.asarray(x, dtype=np.float64).reshape(1, -1)
-    zs: list[np.ndarray] = []
-    acts: list[np.ndarray] = [a]  # acts[l] is the input of layer l; acts[-1] the output
-    for layer in net.layers:
-        z = a @ layer.W.astype(np.float64) + layer.b.astype(np.float64)  # z_l = a_{l−1} W_l + b_l
-        a = np.asarray(layer.activation.forward(z), dtype=np.float64)  # a_l = σ(z_l)
-        zs.append(z)
-        acts.append(a)
-    probs = acts[-1][0]
+    net = net.copy("float64")
+    x64 = np.asarray(x, dtype=np.float64).reshape(1, -1)
+    probs = net.predict(x64)[0]
     digit = int(np.argmax(probs))
-    # δ_L = ∂ log a_c / ∂z_L: ∂ log a_c / ∂a_L is e_c / a_c; the output activation
-    # applies its own Jacobian (for softmax this is e_c − p).
-    grad = np.zeros_like(acts[-1])
+    grad = np.zeros((1, probs.size))
     grad[0, digit] = 1.0 / max(float(probs[digit]), 1e-300)
+    saliency = net.input_gradient(x64, grad)[0]  # also leaves each layer's a from this x
     layers = net.layers
-    delta = layers[-1].activation.delta(grad, zs[-1], acts[-1])
-    for l in range(len(layers) - 1, -1, -1):
-        g = delta @ layers[l].W.astype(np.float64).T  # ∂/∂a_{l−1} = δ_l W_lᵀ
-        if l > 0:
-            delta = layers[l - 1].activation.delta(g, zs[l - 1], acts[l])  # ⊙ σ'(z_{l−1})
-    saliency = g[0]
+    hidden = [layer.a for layer in layers[:-1]]
     return {
         "digit": digit,
         "probability": _num(probs[digit]),
         "probabilities": _nums(probs, 6),
-        "input": _nums(acts[0][0], 4),
-        "hidden": [_nums(h[0], 4) for h in acts[1:-1]],
+        "input": _nums(x64[0], 4),
+        "hidden": [_nums(h[0], 4) for h in hidden],
         "hidden_activations": [layer.activation.name for layer in layers[:-1]],
         "saliency": _nums(saliency, 4),
         "saliency_max": _num(np.abs(saliency).max()),
