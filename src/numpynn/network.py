@@ -300,10 +300,7 @@ class Network:
 
     def classify(self, x: Any, batch_size: int = 4096) -> Array:
         """Predicted classes (n,): the arg-max output, or output > ½ for one output."""
-        probs = self.predict(x, batch_size)
-        if self.n_out == 1:
-            return (probs[:, 0] > 0.5).astype(np.int64)
-        return probs.argmax(axis=1)
+        return _classes(self.predict(x, batch_size))
 
     def evaluate(self, x: Any, y: Any, batch_size: int = 4096) -> dict[str, float]:
         """``{"loss": mean loss, "accuracy": fraction correct}`` on (x, y)."""
@@ -320,10 +317,10 @@ class Network:
 
     def confusion_matrix(self, x: Any, y: Any) -> Array:
         """Counts (k, k): row = true class, column = predicted class."""
-        t = self.targets(y, np.asarray(x).shape[0] if np.ndim(x) == 2 else None)
-        k = max(self.n_out, 2)
-        true = t.argmax(axis=1) if self.n_out > 1 else (t[:, 0] > 0.5).astype(np.int64)
+        x = self._check_x(x)
+        true = _classes(self.targets(y, x.shape[0]))
         pred = self.classify(x)
+        k = max(self.n_out, 2)
         return np.bincount(true * k + pred, minlength=k * k).reshape(k, k)
 
     # --- training ------------------------------------------------------------------
@@ -535,11 +532,16 @@ class Network:
         return f"Network([{inner}], loss={self.loss.name!r}, dtype={self.dtype.name!r})"
 
 
+def _classes(rows: Array) -> Array:
+    """The class of each row of outputs or targets (B, k): the arg-max, or > ½ for one column."""
+    if rows.shape[1] == 1:
+        return (rows[:, 0] > 0.5).astype(np.int64)
+    return rows.argmax(axis=1)
+
+
 def _count_correct(a: Array, y: Array) -> int:
     """How many rows of the output a (B, k) pick the class of the target rows y."""
-    if a.shape[1] == 1:
-        return int(np.count_nonzero((a[:, 0] > 0.5) == (y[:, 0] > 0.5)))
-    return int(np.count_nonzero(a.argmax(axis=1) == y.argmax(axis=1)))
+    return int(np.count_nonzero(_classes(a) == _classes(y)))
 
 
 def _check_count(value: Any, name: str, minimum: int) -> None:
