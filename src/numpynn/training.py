@@ -81,10 +81,7 @@ def build_network(
         raise ValueError(f"--layers needs at least an input and an output size, not {sizes}")
     if any(s < 1 for s in sizes):
         raise ValueError(f"layer sizes must be positive, not {sizes}")
-    if loss in ("cross_entropy",):
-        output = "softmax" if sizes[-1] > 1 else "sigmoid"
-    else:
-        output = "softmax" if activation == "softmax" else activation
+    output = ("softmax" if sizes[-1] > 1 else "sigmoid") if loss == "cross_entropy" else activation
     dense = [Dense(sizes[i], sizes[i + 1], activation) for i in range(len(sizes) - 2)]
     dense.append(Dense(sizes[-2], sizes[-1], output))
     return Network(dense, loss=loss, seed=seed, dtype=dtype)

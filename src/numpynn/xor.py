@@ -83,30 +83,30 @@ def train_xor(
     while True:
         net = xor_network(seed if restarts == 0 else int(np.random.SeedSequence([seed, restarts])
                                                          .generate_state(1)[0]))
-        done = {"epochs": 0, "converged": False}
         may_restart = restarts < max_restarts
 
-        def check(epoch: int, logs: dict[str, Any], net: Network = net, done: dict = done,
+        def check(epoch: int, logs: dict[str, Any], net: Network = net,
                   may_restart: bool = may_restart) -> bool:
-            done["epochs"] = epoch
+            """Stop when converged, or when stuck long enough to restart."""
             if epoch % check_every:
                 return False
-            done["converged"] = bool(np.all(np.abs(net.layers[-1].a - Y) < tolerance))
-            return done["converged"] or (epoch >= patience and may_restart)
+            converged = bool(np.all(np.abs(net.layers[-1].a - Y) < tolerance))
+            return converged or (epoch >= patience and may_restart)
 
-        net.fit(X, Y, epochs=epochs, batch_size=4, optimizer=SGD(lr=lr), progress=False,
-                shuffle=False, callback=check)
-        total += done["epochs"]
+        history = net.fit(X, Y, epochs=epochs, batch_size=4, optimizer=SGD(lr=lr), progress=False,
+                          shuffle=False, callback=check)
+        ran = history["epoch"][-1]
+        total += ran
         outputs = net.predict(X)[:, 0]
         converged = bool(np.all(np.abs(outputs - Y[:, 0]) < tolerance))
-        if converged or restarts >= max_restarts or done["epochs"] >= epochs:
+        if converged or restarts >= max_restarts or ran >= epochs:
             break
         restarts += 1
     loss = net.evaluate(X, Y)["loss"]
     return XorResult(
         network=net,
         converged=converged,
-        epochs=done["epochs"],
+        epochs=ran,
         total_epochs=total,
         restarts=restarts,
         loss=loss,
