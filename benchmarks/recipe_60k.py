@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from numpynn import datasets, training
+from numpynn import datasets, recipes
 
 
 def make_standin(out: Path, rows: int = 60_000, seed: int = 0) -> Path:
@@ -69,18 +69,18 @@ def main() -> None:
         make_standin(folder)
         print(f"stand-in written to {folder} in {time.perf_counter() - started:.1f} s")
     data = datasets.load(folder)
-    default = training.default_recipe(data.n_train)
+    default = recipes.default_recipe(data.n_train)
     variants = {
         "default large-set recipe": default,
-        "same with ±1 px shifts": training.Recipe(**{**default.as_dict(), "shift": 1}),
-        "small-set recipe (lr 5e-3, shifts, 30 epochs)": training.default_recipe(8_000),
+        "same with ±1 px shifts": recipes.Recipe(**{**default.as_dict(), "shift": 1}),
+        "small-set recipe (lr 5e-3, shifts, 30 epochs)": recipes.default_recipe(8_000),
     }
     print(data.describe())
     for name, recipe in variants.items():
         if args.epochs:
             recipe.epochs = args.epochs
         started = time.perf_counter()
-        net, history = training.train_classifier(data, recipe=recipe, progress=False)
+        net, history = recipes.train_classifier(data, recipe=recipe, progress=False)
         seconds = time.perf_counter() - started
         print(f"{name:48s} {recipe.epochs:3d} epochs  test {100 * history['val_accuracy'][-1]:.2f}%  "
               f"(best {100 * max(history['val_accuracy']):.2f}%)  {seconds:6.1f} s")

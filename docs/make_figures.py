@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import numpynn as nn
-from numpynn import plots, training
+from numpynn import plots, recipes
 from numpynn.xor import train_xor
 
 OUT = Path(__file__).resolve().parent / "figures"
@@ -29,7 +29,7 @@ def main() -> None:
     print("XOR figures written")
 
     data = nn.datasets.load("mnist-sample")
-    net, history = training.train_classifier(data, progress=True)
+    net, history = recipes.train_classifier(data, progress=True)
     written = plots.write_training_plots(OUT, net, history, data)
     print(f"MNIST figures written: {', '.join(written)} "
           f"(test accuracy {net.metadata['test_accuracy']:.2%})")

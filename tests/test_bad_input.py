@@ -19,7 +19,7 @@ import pytest
 
 from numpynn import datasets
 from numpynn.cli import main
-from numpynn.training import build_network
+from numpynn.models import mlp
 
 SAMPLE = datasets.load("mnist-sample")
 
@@ -52,7 +52,7 @@ GOOD_IMAGES = _idx_bytes(SAMPLE.x_train[:200].reshape(-1, 28, 28))
 def _model(tmp: Path) -> Path:
     path = tmp / "model.safetensors"
     if not path.exists():
-        build_network(seed=0).save(str(path))
+        mlp(seed=0).save(str(path))
     return path
 
 

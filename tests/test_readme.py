@@ -24,9 +24,9 @@ def test_readme_python_block_runs(index, tmp_path, monkeypatch):
         pytest.importorskip("torch")
     if "model.safetensors" in code:  # the block loads a saved model: make one
         import numpynn as nn
-        from numpynn.training import build_network
+        from numpynn.models import mlp
 
-        build_network(seed=0).save("model.safetensors")
+        mlp(seed=0).save("model.safetensors")
         assert nn.load("model.safetensors").sizes == [784, 128, 64, 10]
     exec(compile(code, f"README.md block {index}", "exec"), {"__name__": "__readme__"})
 

@@ -126,11 +126,14 @@ def test_tensor_layout_and_metadata(model_file: Path) -> None:
     assert sorted(tensors) == [f"layers.{i}.{p}" for i in range(3) for p in "Wb"]
     assert tensors["layers.0.W"].shape == (12, 8) and tensors["layers.0.b"].shape == (8,)
     assert tensors["layers.2.W"].dtype == np.float32
-    assert meta["format"] == "numpynn" and meta["format_version"] == "1"
+    assert meta["format"] == "numpynn" and meta["format_version"] == "2"
     assert meta["numpynn_version"] == nn.__version__
     arch = json.loads(meta["architecture"])
-    assert arch["sizes"] == [12, 8, 6, 4]
-    assert [l["activation"] for l in arch["layers"]] == ["sigmoid", "sigmoid", "softmax"]
+    assert arch["input_shape"] == [12]
+    assert [l["type"] for l in arch["layers"]] == ["Dense"] * 3
+    assert [l["config"]["n_out"] for l in arch["layers"]] == [8, 6, 4]
+    assert [l["config"]["activation"] for l in arch["layers"]] == [
+        {"__activation__": "sigmoid"}, {"__activation__": "sigmoid"}, {"__activation__": "softmax"}]
     assert arch["loss"] == "cross_entropy" and arch["dtype"] == "float32"
     assert json.loads(meta["training"]) == {"dataset": "toy", "test_accuracy": 0.5}
 
@@ -179,7 +182,8 @@ def test_custom_activation_needs_custom_activations(tmp_path: Path) -> None:
     path = tmp_path / "m.safetensors"
     save(net, path)
     arch = json.loads(_parts(path)[1]["architecture"])
-    assert arch["layers"][0] == {"activation": "swish", "custom": True, "init": "glorot"}
+    assert arch["layers"][0]["config"] == {"n_in": 3, "n_out": 4, "init": "glorot",
+                                           "activation": {"__activation__": "swish", "custom": True}}
     with pytest.raises(ValueError, match="custom_activations") as info:
         load(path)
     assert str(path) in str(info.value) and "swish" in str(info.value)
@@ -402,7 +406,8 @@ def test_plain_safetensors_file(tmp_path: Path) -> None:
 
 def test_unknown_format_version(model_file: Path) -> None:
     tensors, meta = _parts(model_file)
-    _assert_invalid(_rewrite(model_file, tensors, {**meta, "format_version": "2"}), "format_version")
+    message = _assert_invalid(_rewrite(model_file, tensors, {**meta, "format_version": "3"}), "format_version")
+    assert "'3'" in message and "1, 2" in message
 
 
 @pytest.mark.parametrize(
@@ -411,9 +416,10 @@ def test_unknown_format_version(model_file: Path) -> None:
         None,
         "{not json",
         "[]",
-        '{"sizes": [12, 8, 6, 4]}',
-        '{"sizes": [12, 8, 6, 4], "layers": [], "loss": "cross_entropy", "dtype": "float32"}',
-        '{"sizes": "12", "layers": [], "loss": "cross_entropy", "dtype": "float32"}',
+        '{"input_shape": [12]}',
+        '{"input_shape": [12], "layers": [], "loss": "cross_entropy", "dtype": "float32"}',
+        '{"input_shape": "12", "layers": [], "loss": "cross_entropy", "dtype": "float32"}',
+        '{"input_shape": [12], "layers": [{"type": "Dense"}], "loss": "cross_entropy", "dtype": "float32"}',
     ],
 )
 def test_architecture_missing_or_malformed(model_file: Path, architecture: str | None) -> None:
@@ -433,27 +439,34 @@ def _edit_arch(model_file: Path, **changes) -> Path:
     return _rewrite(model_file, tensors, meta)
 
 
+def _dense(n_in: int, n_out: int, activation: str = "sigmoid", init: str = "glorot", **act: object) -> dict:
+    return {"type": "Dense", "config": {"n_in": n_in, "n_out": n_out, "init": init,
+                                        "activation": {"__activation__": activation, **act}}}
+
+
 @pytest.mark.parametrize(
     "changes, fragment",
     [
         ({"dtype": "float16"}, "dtype"),
         ({"dtype": "float64"}, "float32 but the model is float64"),
-        ({"sizes": [12, 8, 6, 5]}, "shape"),
-        ({"sizes": [12, 8, 6, 0]}, "sizes"),
-        ({"sizes": [12, 8, 6, 10**400]}, "sizes"),
+        ({"input_shape": [13]}, "layer 0 (Dense)"),
+        ({"input_shape": [0]}, "input_shape"),
+        ({"input_shape": [10**400]}, "input_shape"),
+        ({"layers": [_dense(12, 8), _dense(8, 6), _dense(6, 5, "softmax")]}, "shape"),
         ({"loss": "hinge"}, "unknown loss"),
-        ({"loss": "squared_error", "layers": [{"activation": "softmax", "init": "glorot"}] * 3},
-         "softmax"),
+        ({"loss": "squared_error", "layers": [_dense(12, 8, "softmax"), _dense(8, 6, "softmax"),
+                                              _dense(6, 4, "softmax")]}, "softmax"),
         ({"seed": -1}, "seed"),
-        ({"layers": [{"activation": "sigmoid", "init": "glorot"},
-                     {"activation": "swoosh", "init": "glorot"},
-                     {"activation": "softmax", "init": "glorot"}]}, "unknown activation"),
-        ({"layers": [{"activation": "leaky_relu", "init": "he", "alpha": "x"},
-                      {"activation": "sigmoid", "init": "glorot"},
-                      {"activation": "softmax", "init": "glorot"}]}, "alpha"),
-        ({"layers": [{"activation": "sigmoid", "init": "zeros"},
-                      {"activation": "sigmoid", "init": "glorot"},
-                      {"activation": "softmax", "init": "glorot"}]}, "init"),
+        ({"layers": [_dense(12, 8), _dense(8, 6, "swoosh"), _dense(6, 4, "softmax")]}, "unknown activation"),
+        ({"layers": [_dense(12, 8, "leaky_relu", "he", alpha="x"), _dense(8, 6), _dense(6, 4, "softmax")]},
+         "alpha"),
+        ({"layers": [_dense(12, 8, init="bogus"), _dense(8, 6), _dense(6, 4, "softmax")]}, "init"),
+        ({"layers": [_dense(12, 8), {"type": "Conv9D", "config": {}}, _dense(8, 4, "softmax")]},
+         "'Conv9D', which is not a registered layer type"),
+        ({"layers": [_dense(12, 8), {"type": "Dropout", "config": {"p": 0.5, "q": 1}},
+                     _dense(8, 4, "softmax")]}, "layer 1 (Dropout) cannot be made from its config"),
+        ({"layers": [_dense(12, 8), {"type": "Dropout", "config": {"p": 1.5}}, _dense(8, 4, "softmax")]},
+         "probability"),
     ],
 )
 def test_architecture_inconsistent(model_file: Path, changes: dict, fragment: str) -> None:
@@ -795,16 +808,17 @@ def test_describe(tmp_path: Path) -> None:
     assert info["path"] == str(path)
     assert info["file_size"] == path.stat().st_size
     assert info["kind"] == "model" and info["checkpoint"] is None
-    assert info["format_version"] == "1" and info["numpynn_version"] == nn.__version__
+    assert info["format_version"] == "2" and info["numpynn_version"] == nn.__version__
     assert info["dtype"] == "float64" and info["loss"] == "squared_error" and info["seed"] == 0
     assert info["sizes"] == [5, 7, 6, 4, 2]
-    assert info["architecture"]["sizes"] == [5, 7, 6, 4, 2]
+    assert info["input_shape"] == [5]
     assert info["architecture"]["loss"] == "squared_error"
     assert info["n_params"] == net.n_params
     assert [row["params"] for row in info["layers"]] == [l.n_params for l in net.layers]
-    assert info["layers"][1] == {"index": 1, "n_in": 7, "n_out": 6, "activation": "leaky_relu",
-                                 "alpha": 0.2, "init": "he", "weights": 42, "biases": 6,
-                                 "params": 48}
+    assert info["layers"][1] == {"index": 1, "type": "Dense", "output_shape": [6], "n_in": 7, "n_out": 6,
+                                 "activation": "leaky_relu", "alpha": 0.2, "init": "he", "params": 48,
+                                 "config": {"n_in": 7, "n_out": 6, "init": "he",
+                                            "activation": {"__activation__": "leaky_relu", "alpha": 0.2}}}
     assert info["training"] == {"dataset": "toy", "epochs_trained": 7, "test_loss": 0.25}
     json.dumps(info)  # printable as JSON by `numpynn info`
 

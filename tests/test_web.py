@@ -22,7 +22,8 @@ pytest.importorskip("PIL")
 from PIL import Image  # noqa: E402
 
 from numpynn import datasets, images, serialization, web  # noqa: E402
-from numpynn.training import Recipe, build_network, train_classifier  # noqa: E402
+from numpynn.models import mlp  # noqa: E402
+from numpynn.recipes import Recipe, train_classifier  # noqa: E402
 from numpynn.web import server as web_server  # noqa: E402
 
 SAMPLE = datasets.load("mnist-sample")
@@ -44,8 +45,9 @@ TINY = datasets.Dataset(
 
 @pytest.fixture(scope="module")
 def net():
-    net = build_network((784, 32, 10), seed=0)
-    net, _ = train_classifier(SMALL, net, Recipe(epochs=8, lr=5e-3, shift=0), progress=False)
+    net = mlp((784, 32, 10), seed=0)
+    net, _ = train_classifier(SMALL, net, Recipe(epochs=8, lr=5e-3, shift=0, validation_split=0.0),
+                              progress=False)
     return net
 
 
@@ -442,7 +444,7 @@ def test_predict_without_a_network_is_503():
 
 def test_make_server_refuses_a_network_that_is_not_for_28x28_digits():
     with pytest.raises(ValueError, match="784"):
-        web.make_server(build_network((100, 10)), "127.0.0.1", 0)
+        web.make_server(mlp((100, 10)), "127.0.0.1", 0)
 
 
 # ----------------------------------------------------------------------------- /api/train
@@ -515,7 +517,7 @@ def test_a_failing_training_job_reports_failed(net, monkeypatch):
         def broken(*args, **kwargs):
             raise RuntimeError("the disk caught fire")
 
-        monkeypatch.setattr("numpynn.training.train_classifier", broken)
+        monkeypatch.setattr("numpynn.recipes.train_classifier", broken)
         assert api(srv, "POST", "/api/train", {})[0] == 202
         assert srv.app.trainer.wait(30)
         s = api(srv, "GET", "/api/train/status")[1]
@@ -586,7 +588,7 @@ def test_serve_refuses_a_missing_or_unsuitable_model(tmp_path):
     with pytest.raises(FileNotFoundError):
         web.serve(model=str(tmp_path / "nope.safetensors"), port=0)
     small = tmp_path / "xor.safetensors"
-    build_network((2, 2, 1)).save(str(small))
+    mlp((2, 2, 1)).save(str(small))
     with pytest.raises(ValueError, match="784"):
         web.serve(model=str(small), port=0)
     assert serialization.load(str(small)).sizes == [2, 2, 1]

@@ -18,24 +18,25 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _NAMES = {
     "Activation": "activations", "Custom": "activations",
-    "Dense": "layers",
-    "Network": "network", "TrainingInterrupted": "network",
+    "Layer": "layers", "Dense": "layers", "Dropout": "layers", "Flatten": "layers", "Reshape": "layers",
+    "register_layer": "layers",
+    "Network": "network", "TrainingInterrupted": "training",
     "SGD": "optimizers", "Adam": "optimizers", "Optimizer": "optimizers",
     "gradient_check": "gradcheck", "GradCheckResult": "gradcheck",
     "NumpynnError": "errors", "InvalidFileError": "errors", "DownloadError": "errors",
     "DivergenceError": "errors",
 }
 _MODULES = {
-    "activations", "losses", "layers", "network", "optimizers", "gradcheck", "augment", "errors",
-    "datasets", "serialization", "images", "plots", "training", "xor",
+    "activations", "losses", "initializers", "layers", "network", "optimizers", "gradcheck", "augment",
+    "errors", "datasets", "serialization", "images", "plots", "training", "recipes", "models", "xor",
 }
 
 __all__ = [
-    "SGD", "Activation", "Adam", "Custom", "Dense", "DivergenceError", "DownloadError",
-    "GradCheckResult", "InvalidFileError", "Network", "NumpynnError", "Optimizer",
-    "TrainingInterrupted", "__version__", "activations", "augment", "datasets", "errors",
-    "gradcheck", "gradient_check", "images", "layers", "load", "losses", "network", "optimizers",
-    "plots", "serialization", "training", "xor",
+    "SGD", "Activation", "Adam", "Custom", "Dense", "DivergenceError", "DownloadError", "Dropout",
+    "Flatten", "GradCheckResult", "InvalidFileError", "Layer", "Network", "NumpynnError", "Optimizer",
+    "Reshape", "TrainingInterrupted", "__version__", "activations", "augment", "datasets", "errors",
+    "gradcheck", "gradient_check", "images", "initializers", "layers", "load", "losses", "models",
+    "network", "optimizers", "plots", "recipes", "register_layer", "serialization", "training", "xor",
 ]
 
 
@@ -69,11 +70,14 @@ if TYPE_CHECKING:  # for type checkers and IDEs
         errors,
         gradcheck,
         images,
+        initializers,
         layers,
         losses,
+        models,
         network,
         optimizers,
         plots,
+        recipes,
         serialization,
         training,
         xor,
@@ -81,6 +85,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     from .activations import Activation, Custom
     from .errors import DivergenceError, DownloadError, InvalidFileError, NumpynnError
     from .gradcheck import GradCheckResult, gradient_check
-    from .layers import Dense
-    from .network import Network, TrainingInterrupted
+    from .layers import Dense, Dropout, Flatten, Layer, Reshape, register_layer
+    from .network import Network
     from .optimizers import SGD, Adam, Optimizer
+    from .training import TrainingInterrupted

@@ -20,10 +20,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from . import _kernels
+from ._registry import Registry
+from .initializers import INITIALIZERS
 
 Array = np.ndarray
 
@@ -54,6 +57,10 @@ class Activation(ABC):
         """δ = ∂C/∂a ⊙ σ'(z); (B, n). May overwrite and return ``grad_a``."""
         grad_a *= self.derivative(z, a)
         return grad_a
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments (JSON values), so that ``type(self)(**config())`` is the same σ."""
+        return {}
 
     def __call__(self, z: Array) -> Array:
         return self.forward(np.asarray(z))
@@ -115,6 +122,8 @@ class LeakyReLU(Activation):
     init = "he"
 
     def __init__(self, alpha: float = 0.01) -> None:
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)):
+            raise ValueError(f"leaky_relu alpha must be a number, not {alpha!r}")
         self.alpha = float(alpha)
 
     def forward(self, z: Array, out: Array | None = None) -> Array:
@@ -126,6 +135,9 @@ class LeakyReLU(Activation):
 
     def derivative(self, z: Array, a: Array) -> Array:
         return np.where(z > 0, 1.0, self.alpha).astype(z.dtype)
+
+    def config(self) -> dict[str, Any]:
+        return {"alpha": self.alpha}
 
     def __repr__(self) -> str:
         return f"LeakyReLU(alpha={self.alpha})"
@@ -194,8 +206,8 @@ class Custom(Activation):
     ) -> None:
         if not callable(fn) or not callable(dfn):
             raise TypeError("a custom activation needs two callables: fn(z) and its derivative dfn(z)")
-        if init not in ("glorot", "he"):
-            raise ValueError(f"unknown init {init!r}: use 'glorot' or 'he'")
+        if init not in INITIALIZERS:
+            raise ValueError(f"unknown init {init!r}: use one of {', '.join(INITIALIZERS.names())}")
         self.fn, self.dfn, self.name, self.init = fn, dfn, str(name), init
 
     def forward(self, z: Array, out: Array | None = None) -> Array:
@@ -217,28 +229,37 @@ class Custom(Activation):
         return f"Custom(name={self.name!r})"
 
 
-ACTIVATIONS: dict[str, type[Activation]] = {
-    "sigmoid": Sigmoid,
-    "tanh": Tanh,
-    "relu": ReLU,
-    "leaky_relu": LeakyReLU,
-    "identity": Identity,
-    "linear": Identity,
-    "softmax": Softmax,
-}
+#: The built-in activations by name (``linear`` is another name for ``identity``).
+ACTIVATIONS: Registry[type[Activation]] = Registry("activation")
+for _cls in (Sigmoid, Tanh, ReLU, LeakyReLU, Identity, Softmax):
+    ACTIVATIONS.add(_cls.name, _cls, *(("linear",) if _cls is Identity else ()))
 
 
-def get(activation: str | Activation) -> Activation:
+def get(activation: str | Activation | dict[str, Any]) -> Activation:
     """An :class:`Activation` from its name (``"sigmoid"``, ``"tanh"``, ``"relu"``,
-    ``"leaky_relu"``, ``"identity"``, ``"softmax"``) or an instance."""
+    ``"leaky_relu"``, ``"identity"``, ``"softmax"``), its :func:`spec`, or an instance."""
     if isinstance(activation, Activation):
         return activation
     if isinstance(activation, str):
-        key = activation.strip().lower().replace("-", "_")
-        if key in ACTIVATIONS:
-            return ACTIVATIONS[key]()
-        names = ", ".join(k for k in ACTIVATIONS if k != "linear")
-        raise ValueError(f"unknown activation {activation!r}: use one of {names}")
+        return ACTIVATIONS[activation]()
+    if isinstance(activation, dict) and isinstance(activation.get(SPEC_KEY), str):
+        params = {k: v for k, v in activation.items() if k != SPEC_KEY}
+        if params.pop("custom", False):
+            raise ValueError(f"{activation[SPEC_KEY]!r} is a user-defined activation: pass the object itself")
+        return ACTIVATIONS[activation[SPEC_KEY]](**params)
     raise TypeError(
         f"activation must be a name or an Activation, not {type(activation).__name__}"
     )
+
+
+#: The key that marks an activation's spec in a model file's layer configs.
+SPEC_KEY = "__activation__"
+
+
+def spec(activation: Activation) -> dict[str, Any]:
+    """A JSON description of an activation: ``{"__activation__": "leaky_relu", "alpha": 0.01}``;
+    a user-defined one is ``{"__activation__": "swish", "custom": true}`` (code is never stored)."""
+    builtin = ACTIVATIONS.get(activation.name)
+    if builtin is None or type(activation) is not builtin:
+        return {SPEC_KEY: activation.name, "custom": True}
+    return {SPEC_KEY: activation.name, **activation.config()}

@@ -45,6 +45,11 @@ _positive_float = _number(float, lambda v: 0 < v < float("inf"), "must be a posi
 _fraction = _number(float, lambda v: 0 <= v < 1, "must be in [0, 1)", "a number")
 
 
+def _choices(registry: Any, *drop: str) -> list[str]:
+    """The names a registry holds, for argparse choices and help text."""
+    return [name for name in registry.names() if name not in drop]
+
+
 def _layers(text: str) -> list[int]:
     try:
         sizes = [int(s) for s in text.replace(" ", "").split(",") if s]
@@ -67,6 +72,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .activations import ACTIVATIONS
+    from .datasets import DATASET_NAMES
+    from .losses import LOSSES
+    from .optimizers import OPTIMIZERS
+    from .training import SCHEDULES
+
     parser = _Parser(
         prog="numpynn",
         description="Neural networks from scratch in NumPy: train, evaluate and use an MNIST digit "
@@ -76,20 +87,30 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("train", help="train a digit classifier (MNIST, the bundled sample, or IDX files)")
-    p.add_argument("--data", metavar="NAME|DIR", help="mnist, mnist-sample, or a folder of IDX files "
+    datasets_help = f"{', '.join(DATASET_NAMES)}, or a folder of IDX files"
+    p.add_argument("--data", metavar="NAME|DIR", help=f"{datasets_help} "
                    "(default: full MNIST if cached or downloadable, else mnist-sample)")
     p.add_argument("--layers", type=_layers, default=None, metavar="SIZES",
                    help="layer sizes (default 784,128,64,10)")
-    p.add_argument("--activation", default="sigmoid", metavar="NAME",
-                   help="hidden activation: sigmoid, tanh, relu, leaky_relu, identity (default sigmoid)")
-    p.add_argument("--loss", default="cross_entropy", metavar="NAME",
-                   help="cross_entropy (default) or squared_error")
-    p.add_argument("--optimizer", choices=["adam", "sgd"], default=None, help="default adam")
+    hidden = _choices(ACTIVATIONS, "softmax")
+    p.add_argument("--activation", default="sigmoid", choices=hidden, metavar="NAME",
+                   help=f"hidden activation: {', '.join(hidden)} (default sigmoid)")
+    p.add_argument("--dropout", type=_fraction, default=0.0, metavar="P",
+                   help="dropout after each hidden layer, probability P of dropping a unit (default 0)")
+    p.add_argument("--loss", default="cross_entropy", choices=_choices(LOSSES), metavar="NAME",
+                   help=f"{' or '.join(_choices(LOSSES))} (default cross_entropy)")
+    p.add_argument("--optimizer", choices=_choices(OPTIMIZERS), default=None, help="default adam")
     p.add_argument("--lr", type=_positive_float,
                    help="learning rate (default 5e-3 up to 20,000 images, 1e-3 above; 0.1 for sgd)")
     p.add_argument("--momentum", type=_fraction, metavar="M", help="SGD momentum (default 0.9)")
-    p.add_argument("--schedule", choices=["cosine", "constant"],
+    p.add_argument("--schedule", choices=list(SCHEDULES),
                    help="learning-rate schedule (default cosine)")
+    p.add_argument("--validation-split", type=_fraction, metavar="F",
+                   help="fraction of the training images held out to score each epoch (default 0.1; "
+                        "0 for none); the test set is evaluated once, at the end")
+    p.add_argument("--patience", type=_positive_int, metavar="N",
+                   help="stop after N epochs without a better validation loss and keep the best "
+                        "epoch's weights (default: train every epoch)")
     p.add_argument("--shift", type=int, choices=[0, 1, 2],
                    help="random shifts of the training images, in pixels (default 1 up to 20,000 "
                         "images, 0 above)")
@@ -186,9 +207,9 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     import signal
 
-    from . import training
-    from .network import TrainingInterrupted
+    from . import models, recipes
     from .serialization import load_checkpoint, save_checkpoint
+    from .training import TrainingInterrupted
 
     resumed: dict[str, Any] = {}
     if args.resume:
@@ -202,7 +223,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                       quiet=False)
     _say(f"data: {data.describe()}")
     if args.resume:
-        recipe = training.Recipe(**resumed["recipe"])
+        # a checkpoint from before validation splits trained on every image: keep doing so
+        recipe = recipes.Recipe(**{"validation_split": 0.0, **resumed["recipe"]})
         if args.epochs:
             recipe.epochs = args.epochs
         if done >= recipe.epochs:
@@ -211,9 +233,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         _say(f"resuming from {args.resume} after epoch {done} of {recipe.epochs}")
     else:
         layers = args.layers or [data.n_features, 128, 64, data.n_classes]
-        net = training.build_network(layers, args.activation, args.loss, args.seed, args.dtype)
-        recipe = training.default_recipe(data.n_train)
-        for key in ("optimizer", "lr", "momentum", "schedule", "shift", "batch_size", "epochs"):
+        net = models.mlp(layers, args.activation, args.loss, args.seed, args.dtype, dropout=args.dropout)
+        recipe = recipes.default_recipe(data.n_train)
+        for key in ("optimizer", "lr", "momentum", "schedule", "shift", "batch_size", "epochs",
+                    "validation_split", "patience"):
             value = getattr(args, key)
             if value is not None:
                 setattr(recipe, key, value)
@@ -223,22 +246,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     checkpoint = args.checkpoint or args.resume
     save_to = args.save or resumed.get("save")
     state = {"recipe": recipe.as_dict(), "data": _data_reference(data_arg, data), "save": save_to}
-    _say(f"network: {' -> '.join(map(str, net.sizes))} ({net.layers[0].activation.name} hidden, "
-         f"{net.layers[-1].activation.name} output, {net.loss.name}, {net.dtype}), "
-         f"{net.n_params:,} parameters")
+    _say(f"network: {_describe_network(net)}")
+    held_out = (f", validation {recipe.validation_split:g} of the training images"
+                if recipe.validation_split else "")
+    stopping = f", patience {recipe.patience}" if recipe.patience and recipe.validation_split else ""
     _say(f"recipe: {recipe.optimizer} lr {recipe.lr:g} ({recipe.schedule}), batch {recipe.batch_size}, "
-         f"{recipe.epochs} epochs, shifts ±{recipe.shift} px")
+         f"{recipe.epochs} epochs, shifts ±{recipe.shift} px{held_out}{stopping}")
 
     def report(epoch: int, row: dict[str, Any]) -> None:
         _say(f"epoch {epoch:3d}/{recipe.epochs}  loss {row['loss']:.4f}  train {_pct(row['accuracy'])}  "
-             f"test {_pct(row.get('val_accuracy'))}  {row['seconds']:5.2f} s")
+             f"val {_pct(row.get('val_accuracy'))}  {row['seconds']:5.2f} s")
         if checkpoint:
             save_checkpoint(checkpoint, net, optimizer, epoch, extra=state)
 
     started = time.perf_counter()
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        net, history = training.train_classifier(
+        net, history = recipes.train_classifier(
             data, net, recipe, progress=not args.no_progress, callback=report,
             optimizer=optimizer, initial_epoch=done,
         )
@@ -260,9 +284,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - started
     net.metadata["seconds"] = round(seconds, 2)
     net.metadata["data"] = state["data"]
-    best = net.metadata.get("best_epoch")
     _say(f"done in {seconds:.1f} s: test accuracy {_pct(net.metadata['test_accuracy']).strip()}, "
-         f"loss {net.metadata['test_loss']:.4f} (best epoch {best})")
+         f"loss {net.metadata['test_loss']:.4f}{_selection_note(net.metadata.get('selection'))}")
     if save_to:
         net.save(save_to)
         _say(f"model saved to {save_to}")
@@ -283,6 +306,39 @@ def cmd_train(args: argparse.Namespace) -> int:
             "history": history,
         }))
     return EXIT_OK
+
+
+def _describe_network(net: Any) -> str:
+    """'784 -> 128 -> 64 -> 10 (sigmoid hidden, softmax output, cross_entropy, float32), 109,386
+    parameters' for a dense network; the layer types in order for any other."""
+    from .layers import Dense
+
+    if all(isinstance(layer, Dense) for layer in net.layers):
+        shape = " -> ".join(map(str, net.sizes))
+        kinds = f"{net.layers[0].activation.name} hidden, {net.layers[-1].activation.name} output"
+    else:
+        shape = " -> ".join([str(net.n_in)] + [_layer_word(layer) for layer in net.layers])
+        kinds = "output " + net.layers[-1].activation.name if hasattr(net.layers[-1], "activation") else ""
+    facts = ", ".join(f for f in (kinds, net.loss.name, str(net.dtype)) if f)
+    return f"{shape} ({facts}), {net.n_params:,} parameters"
+
+
+def _layer_word(layer: Any) -> str:
+    from .layers import Dense, Dropout
+
+    if isinstance(layer, Dense):
+        return str(layer.n_out)
+    if isinstance(layer, Dropout):
+        return f"dropout {layer.p:g}"
+    return layer.name
+
+
+def _selection_note(selection: Any) -> str:
+    if not isinstance(selection, dict) or not selection.get("best_epoch"):
+        return ""
+    what = "kept" if selection.get("restored_best") else "best"
+    stop = ", stopped early" if selection.get("stopped_early") else ""
+    return f" ({what} epoch {selection['best_epoch']} by validation loss{stop})"
 
 
 def _data_reference(data_arg: str | None, data: Any) -> str:
@@ -381,10 +437,11 @@ def _format_info(path: str, info: dict[str, Any]) -> str:
     arch = info.get("architecture", {})
     kind = "checkpoint" if info.get("kind") == "checkpoint" else "model"
     layers = table(
-        ["layer", "shape", "activation", "parameters"],
-        [[i, f"{layer.get('n_in')} -> {layer.get('n_out')}", layer.get("activation"),
-          f"{layer.get('params', 0):,}"] for i, layer in enumerate(info.get("layers", []))],
-        right=(0, 3),
+        ["layer", "type", "output", "activation", "parameters"],
+        [[i, layer.get("type"), "x".join(map(str, layer.get("output_shape", []))),
+          layer.get("activation", ""), f"{layer.get('params', 0):,}"]
+         for i, layer in enumerate(info.get("layers", []))],
+        right=(0, 4),
         footer=f"{info.get('n_params', 0):,} parameters, {arch.get('dtype')}, loss {arch.get('loss')}",
     )
     facts = []
@@ -396,7 +453,7 @@ def _format_info(path: str, info: dict[str, Any]) -> str:
         elif isinstance(value, dict):
             value = ", ".join(f"{k} {v}" for k, v in value.items())
         facts.append([key, value])
-    lines = [f"{path}: numpynn {kind}, {' -> '.join(map(str, arch.get('sizes', [])))} "
+    lines = [f"{path}: numpynn {kind}, {' -> '.join(map(str, info.get('sizes', [])))} "
              f"({info.get('file_size', 0):,} bytes, numpynn {info.get('numpynn_version')})", "", layers]
     if facts:
         lines += ["", table(["training", ""], facts)]
@@ -449,7 +506,10 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, or a usage error already printed as one line
+        return stop.code if isinstance(stop.code, int) else EXIT_USAGE
     if args.version:
         from . import __version__
 

@@ -14,6 +14,7 @@ errors near 1.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,9 +51,11 @@ def gradient_check(
 ) -> GradCheckResult:
     """Compare backprop's gradients with central differences, in float64.
 
-    The network is copied to float64 first, so it is never changed. With more
-    than ``max_params`` parameters a random subset of that size is checked
-    (``None`` checks every one).
+    The network is copied to float64 first, so it is never changed. It works
+    for any layers, built in or your own; the gradient is that of a training
+    step (dropout on, with the same masks, drawn from ``seed``, for every
+    evaluation). With more than ``max_params`` parameters a random subset of
+    that size is checked (``None`` checks every one).
 
     >>> import numpynn as nn
     >>> net = nn.Network([nn.Dense(2, 3, "tanh"), nn.Dense(3, 1, "sigmoid")], "squared_error")
@@ -63,10 +66,17 @@ def gradient_check(
     net64 = net.copy("float64")
     x64 = np.asarray(x)
     x64 = net64._as_float(x64) if x64.dtype == np.uint8 else x64.astype(np.float64)
-    _, grads = net64.gradients(x64, y)
-    analytic = np.concatenate([np.concatenate([dW.ravel(), db.ravel()]) for dW, db in grads])
+
+    def cost() -> float:
+        net64.reseed(0, seed)  # the same dropout masks for every evaluation
+        return net64.gradients(x64, y)[0]
+
+    cost()
+    analytic = net64.grads.copy()  # ∇θ by backprop, in θ's flat order
     theta = net64.params
     n = theta.size
+    if n == 0:
+        return GradCheckResult(0.0, 0, "no parameters")
     rng = np.random.default_rng(seed)
     indices = np.arange(n) if max_params is None or n <= max_params else rng.choice(
         n, size=max_params, replace=False)
@@ -78,9 +88,9 @@ def gradient_check(
     for i in indices:
         original = theta[i]
         theta[i] = original + eps
-        c_plus = net64.gradients(x64, y)[0]
+        c_plus = cost()
         theta[i] = original - eps
-        c_minus = net64.gradients(x64, y)[0]
+        c_minus = cost()
         theta[i] = original
         numeric = (c_plus - c_minus) / (2 * eps)
         err = abs(numeric - analytic[i]) / max(abs(numeric) + abs(analytic[i]), floor)
@@ -90,12 +100,12 @@ def gradient_check(
 
 
 def _name_of(net: Network, i: int) -> str:
-    """'layers.{l}.W[r, c]' or 'layers.{l}.b[c]' for flat parameter index i."""
+    """'layers.{l}.{name}[index]' for flat parameter index i, e.g. 'layers.1.W[3, 0]'."""
     for l, layer in enumerate(net.layers):
-        k = layer.n_in * layer.n_out
-        if i < k:
-            return f"layers.{l}.W[{i // layer.n_out}, {i % layer.n_out}]"
-        if i < layer.n_params:
-            return f"layers.{l}.b[{i - k}]"
-        i -= layer.n_params
+        for spec in layer.specs:
+            size = math.prod(spec.shape)
+            if i < size:
+                where = ", ".join(str(int(k)) for k in np.unravel_index(i, spec.shape))
+                return f"layers.{l}.{spec.name}[{where}]"
+            i -= size
     return "?"

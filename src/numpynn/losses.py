@@ -21,6 +21,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from ._registry import Registry
 from .activations import Activation, Sigmoid, Softmax
 
 Array = np.ndarray
@@ -43,6 +44,10 @@ class Loss(ABC):
     def grad_a(self, a: Array, y: Array) -> Array:
         """∂C/∂a, (B, n), including the 1/B of the mean."""
         ...
+
+    def fuses_with(self, activation: Activation) -> bool:
+        """True if δ_L = ∂C/∂z_L has a simpler, stabler form than ∂C/∂a ⊙ σ'(z_L) after this σ."""
+        return False
 
     def output_delta(self, z: Array, a: Array, y: Array, activation: Activation) -> Array:
         """δ_L = ∂C/∂z_L, (B, n): ∇_a C ⊙ σ'(z_L) (or softmax's Jacobian)."""
@@ -96,6 +101,9 @@ class CrossEntropy(Loss):
         # binary, sigmoid output: softplus(z) − y z, with softplus(z) = logaddexp(0, z)
         return float(np.sum(np.logaddexp(0.0, z64) - y * z64) / z.shape[0])
 
+    def fuses_with(self, activation: Activation) -> bool:
+        return isinstance(activation, (Softmax, Sigmoid))
+
     def output_delta(self, z: Array, a: Array, y: Array, activation: Activation) -> Array:
         # δ_L = (a − y)/B: σ' cancels against ∂C/∂a for softmax and sigmoid outputs
         delta = np.subtract(a, y)
@@ -106,11 +114,10 @@ class CrossEntropy(Loss):
         raise TypeError("cross_entropy computes δ_L = (a − y)/B directly; use output_delta")
 
 
-LOSSES: dict[str, type[Loss]] = {
-    "squared_error": SquaredError,
-    "mse": SquaredError,
-    "cross_entropy": CrossEntropy,
-}
+#: The built-in losses by name (``mse`` is another name for ``squared_error``).
+LOSSES: Registry[type[Loss]] = Registry("loss")
+LOSSES.add("squared_error", SquaredError, "mse")
+LOSSES.add("cross_entropy", CrossEntropy)
 
 
 def get(loss: str | Loss) -> Loss:
@@ -118,8 +125,5 @@ def get(loss: str | Loss) -> Loss:
     if isinstance(loss, Loss):
         return loss
     if isinstance(loss, str):
-        key = loss.strip().lower().replace("-", "_")
-        if key in LOSSES:
-            return LOSSES[key]()
-        raise ValueError(f"unknown loss {loss!r}: use squared_error or cross_entropy")
+        return LOSSES[loss]()
     raise TypeError(f"loss must be a name or a Loss, not {type(loss).__name__}")

@@ -1,53 +1,39 @@
-"""The network: forward pass, the δ recursion, gradients, and training.
+"""The network: a list of layers over one flat parameter vector θ.
 
-Row layout throughout: ``x`` is (B, n_in), one sample per row.
+Row layout throughout: ``x`` is (B, *input_shape), one sample per row.
 
-Forward, layer by layer (l = 1 … L):
-    z_l = a_{l−1} @ W_l + b_l,   a_l = σ_l(z_l),   a_0 = x
+Forward, layer by layer (l = 1 … L):  y_l = f_l(y_{l−1}),  y_0 = x
+    (Dense: z_l = a_{l−1} @ W_l + b_l,  a_l = σ_l(z_l))
 
-Backward (C is the mean loss over the batch):
-    δ_L = ∇_a C ⊙ σ'_L(z_L)                  (softmax + cross-entropy: δ_L = (a_L − y)/B)
-    ∇W_l = a_{l−1}ᵀ @ δ_l,   ∇b_l = Σ_rows δ_l
-    δ_{l−1} = (δ_l @ W_lᵀ) ⊙ σ'_{l−1}(z_{l−1})
+Backward (C is the mean loss over the batch), each layer's own chain rule in turn:
+    ∂C/∂y_L from the loss        (softmax/sigmoid + cross-entropy: δ_L = (a_L − y)/B directly)
+    ∂C/∂y_{l−1} = layer_l.backward(∂C/∂y_l),  which also writes ∇θ_l
+    (Dense: δ_l = ∂C/∂a_l ⊙ σ'(z_l),  ∇W_l = a_{l−1}ᵀ δ_l,  ∇b_l = Σ_rows δ_l,  ∂C/∂a_{l−1} = δ_l W_lᵀ)
 
-Update: θ ← θ − α ∇θ (SGD) or a better optimiser, over one flat vector θ that
-holds every W_l and b_l.
+Update: θ ← θ − α ∇θ (SGD) or a better optimiser, over one flat vector θ of
+which every layer's parameters are views. Training itself (epochs, batches,
+schedules, early stopping) lives in :mod:`numpynn.training`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from . import losses, optimizers
-from .errors import DivergenceError
-from .layers import Dense
+from . import losses
+from .activations import Activation, Identity
+from .layers import Layer, build_layers
 from .losses import Loss
-from .optimizers import Optimizer
 
 Array = np.ndarray
-Callback = Callable[[int, dict[str, Any]], Any]
 PIXEL_SCALE = 1.0 / 255.0
 
 
-class TrainingInterrupted(KeyboardInterrupt):
-    """Raised by :meth:`Network.fit` on Ctrl-C after rolling the network and the
-    optimiser back to the end of the last completed epoch (``epochs_done``), so
-    that a checkpoint written then resumes exactly."""
-
-    def __init__(self, epochs_done: int, history: dict[str, list[Any]]) -> None:
-        super().__init__(f"training interrupted after {epochs_done} complete epochs")
-        self.epochs_done = epochs_done
-        self.history = history
-
-
 class Network:
-    """A feed-forward network of :class:`~numpynn.layers.Dense` layers.
+    """A feed-forward network: layers applied in order, over one flat θ.
 
     >>> import numpynn as nn
     >>> net = nn.Network([nn.Dense(2, 2, "sigmoid"), nn.Dense(2, 1, "sigmoid")],
@@ -58,95 +44,144 @@ class Network:
     Parameters
     ----------
     layers:
-        Dense layers; each layer's ``n_in`` must equal the previous ``n_out``.
+        :class:`~numpynn.layers.Layer` objects (Dense, Dropout, Flatten,
+        Reshape, your own); each is built for the output shape of the one before.
     loss:
         ``"cross_entropy"`` (softmax or sigmoid output) or ``"squared_error"``.
+    input_shape:
+        The shape of one sample, without the batch axis; taken from the first
+        layer when it implies one (``Dense(784, …)``: ``(784,)``).
     seed:
-        Seeds the initial weights and, by default, the mini-batch order of
-        :meth:`fit`: the same seed gives the same network and the same
-        training, bit for bit.
+        Seeds the initial weights and, by default, the mini-batch order and
+        dropout masks of :meth:`fit`: the same seed gives the same network and
+        the same training, bit for bit.
     dtype:
         ``"float32"`` (default, fast) or ``"float64"`` (for checks).
+    params:
+        Optional flat initial θ (``n_params``,), e.g. from a file; otherwise
+        every layer's parameters are drawn from ``seed``.
     """
 
     def __init__(
         self,
-        layers: Sequence[Dense],
+        layers: Sequence[Layer],
         loss: str | Loss = "cross_entropy",
+        input_shape: Sequence[int] | int | None = None,
         seed: int | None = 0,
         dtype: str | np.dtype = "float32",
+        params: Array | None = None,
     ) -> None:
         layers = list(layers)
         if not layers:
             raise ValueError("a network needs at least one layer")
         for i, layer in enumerate(layers):
-            if not isinstance(layer, Dense):
-                raise TypeError(f"layer {i} is a {type(layer).__name__}, not a numpynn.Dense")
-        for i in range(1, len(layers)):
-            if layers[i].n_in != layers[i - 1].n_out:
-                raise ValueError(
-                    f"layer {i} expects {layers[i].n_in} inputs but layer {i - 1} "
-                    f"gives {layers[i - 1].n_out} outputs"
-                )
-        for i, layer in enumerate(layers[:-1]):
-            if not layer.activation.elementwise:
-                raise ValueError(
-                    f"layer {i} uses {layer.activation.name}, which only suits the output layer"
-                )
-        if layers[-1].n_out == 1 and not layers[-1].activation.elementwise:
-            raise ValueError("a softmax over a single output is always 1: use a sigmoid output instead")
+            if not isinstance(layer, Layer):
+                raise TypeError(f"layer {i} is a {type(layer).__name__}, not a numpynn Layer")
+            if any(layer is other for other in layers[:i]):
+                raise ValueError(f"layer {i} appears twice: make a new layer object for each place")
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, not {dtype!r}")
+        self.input_shape = _input_shape(layers[0], input_shape)
+        self.output_shape = build_layers(layers, self.input_shape)
+        if len(self.output_shape) != 1:
+            raise ValueError(f"the last layer gives outputs of shape {self.output_shape} per sample: "
+                             "a network ends in one row of outputs (add Flatten() and a Dense layer)")
+        for i, layer in enumerate(layers[:-1]):
+            act = getattr(layer, "activation", None)
+            if isinstance(act, Activation) and not act.elementwise:
+                raise ValueError(f"layer {i} uses {act.name}, which only suits the output layer")
         self.layers = layers
         self.loss = losses.get(loss)
-        self.loss.check_output(layers[-1].activation)
+        # An output layer that ends in an activation σ_L (Dense) keeps z_L and a_L and takes
+        # δ_L = ∂C/∂z_L in backward_delta: the loss reads z_L (a stable log) and may fuse with σ_L.
+        last = layers[-1]
+        self._head: Any = last if hasattr(last, "backward_delta") else None
+        self._activation: Activation = self._head.activation if self._head is not None else Identity()
+        if self.n_out == 1 and not self._activation.elementwise:
+            raise ValueError("a softmax over a single output is always 1: use a sigmoid output instead")
+        self.loss.check_output(self._activation)
+        self._fused = self._head is not None and self.loss.fuses_with(self._activation)
         self.seed = seed
         self.metadata: dict[str, Any] = {}  # training facts, saved with the model
-        self.optimizer: Optimizer | None = None  # the optimiser of the last fit, to continue with
-        # θ: every layer's W and b as views into one flat vector; g: ∇θ likewise
-        self.params = np.empty(sum(layer.n_params for layer in layers), self.dtype)
+        self.optimizer: Any = None  # the optimiser of the last fit, to continue with
+        # θ: every layer's parameters as views into one flat vector; ∇θ likewise
+        n = sum(layer.n_params for layer in layers)
+        if params is not None:
+            params = np.asarray(params)
+            if params.shape != (n,):
+                raise ValueError(f"params must be a flat vector of {n} values, not shape {params.shape}")
+        self.params = np.empty(n, self.dtype)
         self.grads = np.zeros_like(self.params)
         rng = np.random.default_rng(seed)
         offset = 0
-        for layer in layers:
-            end = offset + layer.n_params
-            layer.bind(self.params[offset:end], self.grads[offset:end], rng)
-            offset = end
+        for i, layer in enumerate(layers):
+            for spec in layer.specs:
+                end = offset + math.prod(spec.shape)
+                view = self.params[offset:end].reshape(spec.shape)
+                if params is None:
+                    value = np.asarray(spec.init(rng, spec.shape))
+                    if value.shape != spec.shape:
+                        raise ValueError(f"layer {i} ({layer.name}): initial {spec.name} has shape "
+                                         f"{value.shape}, expected {spec.shape}")
+                    if not np.all(np.isfinite(value)):
+                        raise ValueError(f"layer {i} ({layer.name}): initial {spec.name} contains NaN "
+                                         "or infinite values")
+                    view[...] = value
+                layer.params[spec.name] = view
+                layer.grads[spec.name] = self.grads[offset:end].reshape(spec.shape)
+                offset = end
+            layer.needs_input_grad = i > 0
+        if params is not None:
+            self.params[...] = params
+        self.reseed(0)
 
     # --- shape facts ------------------------------------------------------------------
     @property
     def sizes(self) -> list[int]:
-        """Layer widths, inputs first: e.g. ``[784, 128, 64, 10]``."""
-        return [self.layers[0].n_in] + [layer.n_out for layer in self.layers]
+        """Values per sample after each layer, inputs first: e.g. ``[784, 128, 64, 10]``."""
+        return [self.n_in] + [math.prod(layer.output_shape) for layer in self.layers]
 
     @property
     def n_in(self) -> int:
-        return self.layers[0].n_in
+        """Input values per sample."""
+        return math.prod(self.input_shape)
 
     @property
     def n_out(self) -> int:
-        return self.layers[-1].n_out
+        return self.output_shape[0]
 
     @property
     def n_params(self) -> int:
         return int(self.params.size)
 
+    def reseed(self, epoch: int, seed: int | None = None) -> None:
+        """Give every layer a generator seeded from (seed, epoch, layer index), e.g.
+        for dropout masks; :func:`~numpynn.training.fit` calls it at each epoch."""
+        seed = self.seed if seed is None else seed
+        for i, layer in enumerate(self.layers):
+            layer.rng = np.random.default_rng([seed if seed is not None else 0, epoch, _LAYER_STREAM, i])
+
     # --- inputs and targets -----------------------------------------------------------
     def _check_x(self, x: Any, name: str = "x") -> Array:
-        """Validate inputs (n, n_in). uint8 arrays are kept as they are (pixels,
+        """Validate inputs (n, *input_shape). uint8 arrays are kept as they are (pixels,
         scaled to [0, 1] batch by batch); anything else becomes ``self.dtype``."""
         x = np.asarray(x)
-        if x.ndim == 1 and x.size == self.n_in:
-            x = x.reshape(1, -1)
-        if x.ndim != 2:
-            raise ValueError(
-                f"{name} must be a 2-D array (samples, {self.n_in} features), not shape {x.shape}"
-            )
-        if x.shape[1] != self.n_in:
-            raise ValueError(
-                f"{name} has {x.shape[1]} features per row but the first layer expects {self.n_in}"
-            )
+        shape = self.input_shape
+        if x.shape == shape:  # one sample
+            x = x.reshape(1, *shape)
+        if len(shape) == 1:
+            if x.ndim != 2:
+                raise ValueError(
+                    f"{name} must be a 2-D array (samples, {self.n_in} features), not shape {x.shape}"
+                )
+            if x.shape[1] != self.n_in:
+                raise ValueError(
+                    f"{name} has {x.shape[1]} features per row but the first layer expects {self.n_in}"
+                )
+        elif x.shape[1:] != shape:
+            raise ValueError(f"{name} must have shape (samples, {', '.join(map(str, shape))}), "
+                             f"not {x.shape}")
         if x.shape[0] == 0:
             raise ValueError(f"{name} has no rows")
         if x.dtype == np.uint8:
@@ -201,7 +236,7 @@ class Network:
         y = y.astype(self.dtype, copy=False)
         if not np.all(np.isfinite(y)):
             raise ValueError(f"{name} contains NaN or infinite values")
-        if self.loss.name == "cross_entropy" and not self.layers[-1].activation.elementwise:
+        if self.loss.name == "cross_entropy" and not self._activation.elementwise:
             if not np.allclose(y.sum(axis=1), 1.0, atol=1e-3):
                 raise ValueError(
                     f"{name}: cross-entropy with a softmax output needs target rows that sum to 1 "
@@ -210,45 +245,32 @@ class Network:
         return y
 
     # --- forward and backward ------------------------------------------------------
-    def forward(self, x: Array) -> Array:
-        """a_L for a batch x (B, n_in) -> (B, n_out); keeps every layer's z and a.
+    def forward(self, x: Array, training: bool = False) -> Array:
+        """The output for a batch x (B, *input_shape) -> (B, n_out); every layer keeps
+        what its backward needs. ``training`` turns on dropout and the like.
 
         Returns the output layer's reusable buffer (copy it to keep it).
         """
-        a = x if isinstance(x, np.ndarray) and x.dtype == self.dtype else self._as_float(
+        y = x if isinstance(x, np.ndarray) and x.dtype == self.dtype else self._as_float(
             self._check_x(x)
         )
         for layer in self.layers:
-            a = layer.forward(a)  # z_l = a_{l−1} W_l + b_l,  a_l = σ(z_l)
-        return a
+            y = layer.forward(y, training)  # y_l = f_l(y_{l−1})
+        self._output = y
+        return y
 
-    def backward(self, x: Array, y: Array) -> None:
-        """Fill ``self.grads`` (every ∇W_l, ∇b_l) after :meth:`forward` on ``x``.
-
-        x (B, n_in) in ``self.dtype``; y target rows (B, n_out).
-        """
+    def backward(self, y: Array) -> None:
+        """Fill ``self.grads`` (every layer's ∇θ_l) after :meth:`forward`; y: target rows (B, n_out)."""
         out = self.layers[-1]
-        delta = self.loss.output_delta(out.z, out.a, y, out.activation)  # δ_L
-        self._backpropagate(delta, x)
-
-    def _backpropagate(self, delta: Array, x: Array, to_input: bool = False) -> Array | None:
-        """The δ recursion from the output layer's δ_L down to the first layer,
-        writing every ∇W_l and ∇b_l; with ``to_input`` also returns ∂C/∂x = δ_1 W_1ᵀ."""
-        g = None
-        for l in range(len(self.layers) - 1, -1, -1):
-            layer = self.layers[l]
-            a_prev = x if l == 0 else self.layers[l - 1].a
-            # ∇W_l = a_{l−1}ᵀ δ_l,  ∇b_l = Σ_rows δ_l,  g = δ_l W_lᵀ
-            g = layer.backward(delta, a_prev, input_grad=l > 0 or to_input)
-            if l > 0:
-                assert g is not None
-                below = self.layers[l - 1]
-                # δ_{l−1} = (δ_l W_lᵀ) ⊙ σ'(z_{l−1})
-                delta = below.activation.delta(g, below.z, below.a)
-        return g
+        if self._fused:  # δ_L = (a_L − y)/B: the loss and σ_L fuse
+            grad = self._head.backward_delta(self.loss.output_delta(out.z, out.a, y, self._activation))
+        else:  # ∂C/∂a_L from the loss; the layer applies its own σ'
+            grad = out.backward(self.loss.grad_a(self._output, y))
+        for layer in reversed(self.layers[:-1]):
+            grad = layer.backward(grad)  # ∂C/∂y_{l−1} = layer_l's chain rule applied to ∂C/∂y_l
 
     def input_gradient(self, x: Any, grad_output: Any) -> Array:
-        """Backpropagate ``grad_output`` = ∂f/∂a_L (B, n_out) to the inputs: ∂f/∂x (B, n_in).
+        """Backpropagate ``grad_output`` = ∂f/∂a_L (B, n_out) to the inputs: ∂f/∂x (B, *input_shape).
 
         For example the saliency of class c, ∂ log p_c / ∂x, is
         ``net.input_gradient(x, e_c / p_c)``. The parameter gradients of ``f``
@@ -257,25 +279,31 @@ class Network:
         x = self._as_float(self._check_x(x))
         out = self.forward(x)
         grad = np.array(grad_output, dtype=self.dtype).reshape(out.shape)
-        last = self.layers[-1]
-        delta = last.activation.delta(grad, last.z, last.a)  # δ_L = ∂f/∂a_L ⊙ σ'(z_L)
-        g = self._backpropagate(delta, x, to_input=True)
-        assert g is not None
-        return g.copy()
+        first = self.layers[0]
+        first.needs_input_grad = True
+        try:
+            for layer in reversed(self.layers):
+                grad = layer.backward(grad)  # ∂f/∂y_{l−1} from ∂f/∂y_l, down to ∂f/∂x
+        finally:
+            first.needs_input_grad = False
+        return np.array(grad)
 
     def _batch_loss(self, y: Array) -> float:
-        out = self.layers[-1]
-        return self.loss.value(out.z, out.a, y, out.activation)
+        """The mean loss of the last forward pass against target rows y."""
+        z = self._head.z if self._head is not None else self._output  # z_L, for a stable log
+        return self.loss.value(z, self._output, y, self._activation)
 
-    def gradients(self, x: Any, y: Any) -> tuple[float, list[tuple[Array, Array]]]:
-        """The mean loss on (x, y) and its gradients ``[(∇W_l, ∇b_l), …]``, one
-        pair per layer (copies, shapes of W_l and b_l)."""
+    def gradients(self, x: Any, y: Any, training: bool = True) -> tuple[float, list[tuple[Array, ...]]]:
+        """The mean loss on (x, y) and its gradients, one tuple per layer in the
+        order of its parameters: ``(∇W_l, ∇b_l)`` for Dense, ``()`` for a layer
+        without parameters (copies). ``training`` as in a training step
+        (dropout on, with masks from each layer's ``rng``)."""
         x = self._as_float(self._check_x(x))
         y = self.targets(y, x.shape[0])
-        self.forward(x)
+        self.forward(x, training)
         loss = self._batch_loss(y)
-        self.backward(x, y)
-        return loss, [(layer.dW.copy(), layer.db.copy()) for layer in self.layers]
+        self.backward(y)
+        return loss, [tuple(layer.grads[s.name].copy() for s in layer.specs) for layer in self.layers]
 
     # --- inference ------------------------------------------------------------------
     def _batches(self, x: Array, batch_size: int) -> Iterator[tuple[slice, Array]]:
@@ -285,12 +313,12 @@ class Network:
             xb = x[sl]
             if xb.dtype == np.uint8:
                 if buf is None:
-                    buf = np.empty((min(batch_size, x.shape[0]), self.n_in), self.dtype)
+                    buf = np.empty((min(batch_size, x.shape[0]), *self.input_shape), self.dtype)
                 xb = self._as_float(xb, buf[: xb.shape[0]])
             yield sl, xb
 
     def predict(self, x: Any, batch_size: int = 4096) -> Array:
-        """Outputs a_L for every row of x: (n, n_in) -> (n, n_out); for a
+        """Outputs a_L for every row of x: (n, *input_shape) -> (n, n_out); for a
         softmax output, class probabilities. uint8 inputs are pixels 0..255."""
         x = self._check_x(x)
         out = np.empty((x.shape[0], self.n_out), self.dtype)
@@ -309,9 +337,9 @@ class Network:
         loss_sum = 0.0
         correct = 0
         for sl, xb in self._batches(x, batch_size):
-            self.forward(xb)
+            out = self.forward(xb)
             loss_sum += self._batch_loss(t[sl]) * (sl.stop - sl.start)
-            correct += _count_correct(self.layers[-1].a, t[sl])
+            correct += _count_correct(out, t[sl])
         n = x.shape[0]
         return {"loss": loss_sum / n, "accuracy": correct / n}
 
@@ -324,189 +352,31 @@ class Network:
         return np.bincount(true * k + pred, minlength=k * k).reshape(k, k)
 
     # --- training ------------------------------------------------------------------
-    def fit(
-        self,
-        x: Any,
-        y: Any,
-        epochs: int = 10,
-        batch_size: int = 64,
-        optimizer: str | Optimizer | None = None,
-        validation: tuple[Any, Any] | None = None,
-        progress: bool = True,
-        *,
-        shuffle: bool = True,
-        seed: int | None = None,
-        schedule: str | Callable[[int, int], float] | None = None,
-        augment: Callable[[Array, np.random.Generator], Array] | None = None,
-        initial_epoch: int = 0,
-        callback: Callback | None = None,
-        threads: int | None = None,
-    ) -> dict[str, list[Any]]:
+    def fit(self, x: Any, y: Any, epochs: int = 10, batch_size: int = 64, optimizer: Any = None,
+            validation: tuple[Any, Any] | None = None, progress: bool = True,
+            **options: Any) -> dict[str, list[Any]]:
         """Train with mini-batch gradient descent; returns the history.
 
-        Parameters
-        ----------
-        x, y:
-            Inputs (n, n_in) and targets: labels (n,) or rows (n, n_out).
-            uint8 inputs are pixels and are scaled to [0, 1] one batch at a
-            time, so a large image set never exists as floats.
-        epochs:
-            Total number of passes over the data (counting ``initial_epoch``).
-        batch_size:
-            Rows per gradient step; the last batch of an epoch may be smaller.
-        optimizer:
-            An :class:`~numpynn.optimizers.Optimizer`, ``"adam"``, ``"sgd"``,
-            or None: the optimiser of the previous ``fit`` (so a second call
-            continues where the first stopped), else ``Adam(lr=1e-3)``.
-        validation:
-            Optional ``(x_val, y_val)`` evaluated after every epoch.
-        progress:
-            Show a progress bar per epoch (on a terminal; never into a file or pipe).
-        shuffle, seed:
-            Epoch ``e`` visits the rows in the order ``default_rng([seed, e])``
-            draws (seed defaults to the network's), so a run resumed at any
-            epoch boundary matches an uninterrupted one exactly.
-        schedule:
-            ``None`` (constant rate), ``"cosine"`` (the rate decays from the
-            optimiser's ``lr`` to 0 along half a cosine over all steps), or
-            ``f(step, total_steps) -> factor`` multiplying the base rate.
-        augment:
-            ``f(x_batch, rng) -> x_batch`` applied to each float batch, e.g.
-            :func:`numpynn.augment.random_shift`.
-        initial_epoch:
-            Resume at this epoch (with the optimiser state of that moment).
-        callback:
-            ``f(epoch, logs)`` called after each epoch with that epoch's row of
-            the history (1-based ``epoch``); returning ``True`` stops training.
-        threads:
-            BLAS threads while training; default 1 for batches up to 128
-            (faster for small matrices), else unchanged.
-
-        Returns
-        -------
-        dict of per-epoch lists: ``epoch``, ``loss``, ``accuracy`` (both
-        averaged over the epoch's batches), ``lr``, ``seconds`` and, with
-        validation data, ``val_loss`` and ``val_accuracy``.
+        The same as ``numpynn.training.fit(net, x, y, ...)``; see there for
+        every option (``validation_split``, ``early_stopping``, ``schedule``,
+        ``augment``, ``initial_epoch``, ``callback``, ...).
         """
-        _check_count(epochs, "epochs", minimum=1)
-        _check_count(batch_size, "batch_size", minimum=1)
-        _check_count(initial_epoch, "initial_epoch", minimum=0)
-        x = self._check_x(x)
-        t = self.targets(y, x.shape[0])
-        if validation is not None:
-            try:
-                x_val, y_val = validation
-            except (TypeError, ValueError):
-                raise ValueError("validation must be a pair (x_val, y_val)") from None
-            x_val = self._check_x(x_val, "x_val")
-            t_val = self.targets(y_val, x_val.shape[0], "y_val")
-        opt = optimizers.get(self.optimizer if optimizer is None else optimizer)
-        factor = _schedule(schedule)
-        base_lr = float(self.metadata.get("_base_lr", opt.initial_lr)) if initial_epoch else opt.initial_lr
-        seed = self.seed if seed is None else seed
-        n = x.shape[0]
-        batch_size = min(batch_size, n)
-        steps_per_epoch = math.ceil(n / batch_size)
-        total_steps = epochs * steps_per_epoch
-        history: dict[str, list[Any]] = {"epoch": [], "loss": [], "accuracy": [], "lr": [],
-                                         "seconds": []}
-        if validation is not None:
-            history["val_loss"], history["val_accuracy"] = [], []
-        # reusable batch buffers: no copy of the data set per epoch
-        xbuf = np.empty((batch_size, self.n_in), x.dtype)
-        fbuf = np.empty((batch_size, self.n_in), self.dtype) if x.dtype == np.uint8 else None
-        ybuf = np.empty((batch_size, self.n_out), self.dtype)
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
+        from .training import fit
 
-            # disable=None: a bar on a terminal, silence when the output is a file or a pipe
-            bar = tqdm(total=n, unit="sample", unit_scale=True, leave=False, dynamic_ncols=True,
-                       disable=None)
-        everything = np.arange(n)
-        epoch = initial_epoch
-        saved = (self.params.copy(), opt.state_dict())
-        blas = _blas_threads(threads if threads is not None else (1 if batch_size <= 128 else None))
-        # overflow on the way to a NaN loss is caught below and reported as divergence
-        with blas, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            try:
-                for epoch in range(initial_epoch, epochs):
-                    saved = (self.params.copy(), opt.state_dict())  # the last good state
-                    started = time.perf_counter()
-                    rng = np.random.default_rng([seed if seed is not None else 0, epoch])
-                    order = rng.permutation(n) if shuffle else everything
-                    if bar is not None:
-                        bar.reset(total=n)
-                        bar.set_description(f"epoch {epoch + 1}/{epochs}")
-                    loss_sum, correct = 0.0, 0
-                    for i, start in enumerate(range(0, n, batch_size)):
-                        idx = order[start : start + batch_size]
-                        B = idx.shape[0]
-                        xb = np.take(x, idx, axis=0, out=xbuf[:B])  # gather the batch
-                        if fbuf is not None:
-                            xb = self._as_float(xb, fbuf[:B])
-                        if augment is not None:
-                            xb = augment(xb, rng)
-                        yb = np.take(t, idx, axis=0, out=ybuf[:B])
-                        if factor is not None:
-                            opt.lr = base_lr * factor(epoch * steps_per_epoch + i, total_steps)
-                        self.forward(xb)
-                        loss = self._batch_loss(yb)
-                        if not math.isfinite(loss):
-                            self._diverged(saved, opt, f"loss became {loss}", epoch, i)
-                        self.backward(xb, yb)
-                        opt.step(self.params, self.grads)
-                        loss_sum += loss * B
-                        correct += _count_correct(self.layers[-1].a, yb)
-                        if bar is not None:
-                            bar.update(B)
-                    if not np.isfinite(self.params).all():  # the epoch's last step overflowed
-                        self._diverged(saved, opt, "the weights overflowed", epoch, i)
-                    row: dict[str, Any] = {
-                        "epoch": epoch + 1,
-                        "loss": loss_sum / n,
-                        "accuracy": correct / n,
-                        "lr": opt.lr,
-                        "seconds": time.perf_counter() - started,
-                    }
-                    if validation is not None:
-                        scores = self.evaluate(x_val, t_val)
-                        row["val_loss"], row["val_accuracy"] = scores["loss"], scores["accuracy"]
-                    for key, value in row.items():
-                        history[key].append(value)
-                    self.metadata["_base_lr"] = base_lr
-                    self.metadata["epochs_trained"] = epoch + 1
-                    if callback is not None and callback(epoch + 1, row) is True:
-                        break
-            except KeyboardInterrupt:
-                self.params[...] = saved[0]
-                opt.load_state_dict(saved[1])
-                raise TrainingInterrupted(epoch, history) from None
-            finally:
-                if bar is not None:
-                    bar.close()
-        self.optimizer = opt
-        return history
-
-    def _diverged(self, saved: tuple[Array, dict[str, Any]], opt: Optimizer, what: str,
-                  epoch: int, batch: int) -> None:
-        """Roll back to the start of the epoch and raise :class:`DivergenceError`."""
-        self.params[...] = saved[0]
-        opt.load_state_dict(saved[1])
-        kept = f"the weights from the end of epoch {epoch}" if epoch else "the initial weights"
-        raise DivergenceError(
-            f"{what} at epoch {epoch + 1}, batch {batch + 1}: training stopped and {kept} were "
-            f"kept; try a smaller learning rate (it was {opt.lr:g})"
-        )
+        return fit(self, x, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
+                   validation=validation, progress=progress, **options)
 
     # --- conveniences --------------------------------------------------------------
     def copy(self, dtype: str | np.dtype | None = None) -> Network:
-        """An independent copy, optionally in another dtype (e.g. float64 for checks)."""
+        """An independent copy (layers rebuilt from their configs), optionally in
+        another dtype (e.g. float64 for checks)."""
         clone = Network(
-            [Dense(l.n_in, l.n_out, l.activation, W=l.W, b=l.b, init=l.init) for l in self.layers],
+            [type(layer).from_config(layer.config()) for layer in self.layers],
             loss=self.loss,
+            input_shape=self.input_shape,
             seed=self.seed,
             dtype=self.dtype if dtype is None else dtype,
+            params=self.params,
         )
         clone.metadata = dict(self.metadata)
         return clone
@@ -518,18 +388,40 @@ class Network:
         save(self, path, metadata=metadata)
 
     def summary(self) -> str:
-        """A table of layers, shapes, activations and parameter counts."""
+        """A table of layers: type, output shape, activation and parameter count."""
         from ._tables import table
 
-        rows = [[i, f"{l.n_in} -> {l.n_out}", l.activation.name, f"{l.n_in * l.n_out:,}",
-                 f"{l.n_out:,}", f"{l.n_params:,}"] for i, l in enumerate(self.layers)]
-        return table(["layer", "shape", "activation", "W", "b", "params"], rows,
-                     right=(0, 3, 4, 5),
+        rows = [[i, layer.name, "x".join(map(str, layer.output_shape)), _activation_name(layer),
+                 f"{layer.n_params:,}"] for i, layer in enumerate(self.layers)]
+        return table(["layer", "type", "output", "activation", "params"], rows, right=(0, 4),
+                     title=f"input {'x'.join(map(str, self.input_shape))}",
                      footer=f"{self.n_params:,} parameters ({self.dtype}), loss {self.loss.name}")
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for layer in self.layers)
         return f"Network([{inner}], loss={self.loss.name!r}, dtype={self.dtype.name!r})"
+
+
+_LAYER_STREAM = 0x6C61  # keeps the layers' generators apart from the batch-order stream
+
+
+def _input_shape(first: Layer, given: Sequence[int] | int | None) -> tuple[int, ...]:
+    if given is None:
+        implied = first.default_input_shape() if isinstance(first, Layer) else None
+        if implied is None:
+            raise ValueError(f"give input_shape=...: the first layer ({type(first).__name__}) does not "
+                             "imply the shape of one sample")
+        return tuple(implied)
+    shape = (given,) if isinstance(given, (int, np.integer)) else tuple(given)
+    if not shape or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 1
+                            for d in shape):
+        raise ValueError(f"input_shape must be positive whole numbers, not {given!r}")
+    return tuple(int(d) for d in shape)
+
+
+def _activation_name(layer: Layer) -> str:
+    act = getattr(layer, "activation", None)
+    return act.name if isinstance(act, Activation) else ""
 
 
 def _classes(rows: Array) -> Array:
@@ -542,34 +434,3 @@ def _classes(rows: Array) -> Array:
 def _count_correct(a: Array, y: Array) -> int:
     """How many rows of the output a (B, k) pick the class of the target rows y."""
     return int(np.count_nonzero(_classes(a) == _classes(y)))
-
-
-def _check_count(value: Any, name: str, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        kind = "positive" if minimum > 0 else "non-negative"
-        raise ValueError(f"{name} must be a {kind} whole number, not {value!r}")
-
-
-def _schedule(schedule: str | Callable[[int, int], float] | None) -> Callable[[int, int], float] | None:
-    if schedule is None or schedule == "constant":
-        return None
-    if schedule == "cosine":
-        return lambda step, total: 0.5 * (1.0 + math.cos(math.pi * step / total))
-    if callable(schedule):
-        return schedule
-    raise ValueError(f"unknown schedule {schedule!r}: use 'constant', 'cosine' or a function")
-
-
-@contextlib.contextmanager
-def _blas_threads(n: int | None) -> Iterator[None]:
-    """Limit BLAS threads inside the block (needs threadpoolctl; else a no-op)."""
-    if n is None:
-        yield
-        return
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(limits=n, user_api="blas"):
-        yield

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import _kernels
+from ._registry import Registry
 
 Array = np.ndarray
 
@@ -191,25 +192,24 @@ class Adam(Optimizer):
         return {"m": self.m, "v": self.v}
 
 
-OPTIMIZERS: dict[str, type[SGD] | type[Adam]] = {"sgd": SGD, "adam": Adam}
+#: The optimisers by name.
+OPTIMIZERS: Registry[type[Optimizer]] = Registry("optimizer")
+OPTIMIZERS.add("sgd", SGD)
+OPTIMIZERS.add("adam", Adam)
 
 
 def from_config(config: dict[str, Any]) -> Optimizer:
     """Rebuild an optimiser from ``Optimizer.config()``."""
     config = dict(config)
-    name = str(config.pop("name", "")).lower()
-    if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}: use sgd or adam")
+    name = config.pop("name", "")
     if "betas" in config:
         config["betas"] = tuple(config["betas"])
-    return OPTIMIZERS[name](**config)
+    return OPTIMIZERS[str(name)](**config)
 
 
 def get(optimizer: str | Optimizer | None, lr: float | None = None) -> Optimizer:
     """An optimiser from a name (``"adam"``, ``"sgd"``) or an instance; ``None`` is Adam."""
     if isinstance(optimizer, Optimizer):
         return optimizer
-    name = "adam" if optimizer is None else str(optimizer).lower()
-    if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {optimizer!r}: use sgd or adam")
-    return OPTIMIZERS[name]() if lr is None else OPTIMIZERS[name](lr=lr)
+    cls = OPTIMIZERS["adam" if optimizer is None else str(optimizer)]
+    return cls() if lr is None else cls(lr=lr)

@@ -10,7 +10,7 @@ matplotlib is optional (``pip install 'numpynn[plots]'``) and is imported
 only when a figure is made; ``import numpynn.plots`` alone does not load it.
 
 >>> from numpynn import plots                                  # doctest: +SKIP
->>> net, history = numpynn.training.train_classifier(data)      # doctest: +SKIP
+>>> net, history = numpynn.recipes.train_classifier(data)      # doctest: +SKIP
 >>> plots.save_figure(plots.learning_curves(history), "curves.png")  # doctest: +SKIP
 >>> plots.write_training_plots("figures", net, history, data)  # doctest: +SKIP
 ['learning_curves.png', 'confusion_matrix.png', 'misclassified.png', 'first_layer_weights.png']
@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._io import atomic_write
+from .layers import Dense
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -383,6 +384,9 @@ def first_layer_weights(
     if n < 1:
         raise ValueError(f"n must be at least 1, not {n!r}")
     rows, cols = image_shape
+    if not isinstance(net.layers[0], Dense):
+        raise ValueError(f"the first layer is a {net.layers[0].name}, not a Dense layer with a "
+                         "weight per pixel")
     W = np.asarray(net.layers[0].W, dtype=np.float64)
     if W.shape[0] != rows * cols:
         raise ValueError(f"the first layer has {W.shape[0]} inputs, not {rows}x{cols} = "
@@ -455,7 +459,7 @@ def _draw_xor(ax: Axes, net: Network, *, small: bool = False) -> Any:
     width = 1.1 if small else 1.6
     ax.contour(g1, g2, out, levels=[0.5], colors="black", linewidths=width, zorder=3)
     handles = [Line2D([], [], color="black", linewidth=width, label="output = 0.5")]
-    if len(net.layers) >= 2:
+    if len(net.layers) >= 2 and isinstance(net.layers[0], Dense):
         first = net.layers[0]
         outline = [patheffects.withStroke(linewidth=width + 1.2, foreground="#222222")]
         for j in range(first.n_out):
@@ -599,7 +603,8 @@ def write_model_plots(out_dir: str | os.PathLike[str], net: Network, data: Datas
                               title=f"Misclassified, {what}"), out / MISCLASSIFIED)
     written.append(MISCLASSIFIED)
     rows, cols = data.image_shape
-    if net.n_in == rows * cols:  # the first layer reads pixels: its weights are images
+    first = net.layers[0]
+    if isinstance(first, Dense) and first.n_in == rows * cols:  # it reads pixels: its weights are images
         save_figure(first_layer_weights(net, image_shape=data.image_shape), out / FIRST_LAYER_WEIGHTS)
         written.append(FIRST_LAYER_WEIGHTS)
     return written

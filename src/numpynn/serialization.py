@@ -4,7 +4,7 @@ A numpynn model file is an ordinary `safetensors <https://huggingface.co/docs/sa
 file, so any safetensors reader (PyTorch, JAX, Rust, …) can open it, and
 reading one never runs code.
 
-File format (``format_version`` 1)
+File format (``format_version`` 2)
 ----------------------------------
 Layout, as for every safetensors file::
 
@@ -12,8 +12,9 @@ Layout, as for every safetensors file::
     N bytes     the header: a JSON object (UTF-8, padded with spaces)
     the rest    raw tensor data, little-endian, C order
 
-Tensors, one pair per Dense layer ``i`` (0 = the layer next to the input),
-in the network's dtype (``F32`` or ``F64``):
+Tensors, one per parameter of layer ``i`` (0 = the layer next to the input),
+named after its :meth:`~numpynn.layers.Layer.add_param` call, in the network's
+dtype (``F32`` or ``F64``); for a Dense layer:
 
 ``layers.{i}.W``
     the weights, shape ``(n_in, n_out)``: the layer computes
@@ -21,21 +22,27 @@ in the network's dtype (``F32`` or ``F64``):
 ``layers.{i}.b``
     the biases, shape ``(n_out,)``.
 
+Layers without parameters (Dropout, Flatten, Reshape) have no tensors.
+
 ``__metadata__`` (a string → string map; the values that hold JSON are
 marked so):
 
 ``format``
     ``"numpynn"``.
 ``format_version``
-    ``"1"``.
+    ``"2"`` (files of version ``"1"``, dense networks only, are still read).
 ``numpynn_version``
     the version that wrote the file, e.g. ``"0.1.0"``.
 ``architecture`` (JSON)
-    ``{"sizes": [784, 128, 10], "layers": [{"activation": "sigmoid",
-    "init": "glorot"}, …], "loss": "cross_entropy", "dtype": "float32",
-    "seed": 0}``. A ``leaky_relu`` layer adds ``"alpha"``; a layer with a
-    user-defined activation (:class:`~numpynn.activations.Custom`) has
-    ``"custom": true`` and only its name, so loading it needs
+    ``{"input_shape": [784], "layers": [{"type": "Dense", "config": {"n_in":
+    784, "n_out": 128, "activation": {"__activation__": "sigmoid"}, "init":
+    "glorot"}}, {"type": "Dropout", "config": {"p": 0.2}}, …], "loss":
+    "cross_entropy", "dtype": "float32", "seed": 0}``. Each layer is its
+    registered type (:func:`~numpynn.layers.register_layer`) and its
+    ``config()``, from which it is rebuilt; an activation in a config is
+    ``{"__activation__": name, …its arguments}``. A user-defined activation
+    (:class:`~numpynn.activations.Custom`) is stored as ``{"__activation__":
+    name, "custom": true}`` only, so loading it needs
     ``custom_activations={"name": activation}`` (code is never stored).
 ``training`` (JSON)
     facts about the model: ``Network.metadata`` merged with the ``metadata``
@@ -46,7 +53,7 @@ marked so):
 A checkpoint (:func:`save_checkpoint`) is a model file with more: the
 optimiser's state arrays as tensors ``optimizer.{name}`` (Adam: ``m``, ``v``;
 SGD with momentum: ``velocity``; each a flat vector of all parameters, in the
-order ``layers.0.W`` (row-major), ``layers.0.b``, ``layers.1.W``, …) and a
+order ``layers.0.W`` (row-major), ``layers.0.b``, ``layers.1.W``, …, that is θ's order) and a
 ``checkpoint`` JSON entry ``{"epoch": 2, "optimizer": {"config": {…}, "t":
 1876, "arrays": ["m", "v"]}, "extra": {…}, "private": {…}}``. :func:`load`
 reads the model in a checkpoint and ignores the rest.
@@ -63,9 +70,9 @@ Reading untrusted files
 :func:`load` checks everything before it believes anything: a regular file of
 at least 8 bytes, a header length that fits the file (and at most
 :data:`MAX_HEADER_BYTES`, checked before the header is read), a JSON object
-header, numpynn metadata of a known version, an architecture it can rebuild,
-exactly the expected tensors with the expected shapes and dtype, finite
-values. Any failure is an :class:`~numpynn.errors.InvalidFileError` with a
+header, numpynn metadata of a known version, registered layer types whose
+shapes fit together, exactly the expected tensors with the expected shapes and
+dtype (all before any parameter memory is allocated), finite values. Any failure is an :class:`~numpynn.errors.InvalidFileError` with a
 one-line message naming the file; common impostors (a pickle, an ``.npz``, an
 HDF5 or gzip file) are named as such.
 """  # noqa: E501
@@ -84,9 +91,9 @@ import numpy as np
 
 from . import activations, losses, optimizers
 from ._io import atomic_write_bytes
-from .activations import Activation, LeakyReLU
+from .activations import SPEC_KEY, Activation, Identity
 from .errors import InvalidFileError
-from .layers import Dense
+from .layers import LAYERS, Layer, build_layers
 from .losses import Loss
 from .network import Network
 from .optimizers import Optimizer
@@ -103,8 +110,8 @@ __all__ = [
 ]
 
 FORMAT = "numpynn"
-FORMAT_VERSION = "1"
-KNOWN_VERSIONS = ("1",)
+FORMAT_VERSION = "2"
+KNOWN_VERSIONS = ("1", "2")
 #: Largest safetensors header accepted (checked before reading it).
 MAX_HEADER_BYTES = 16 * 1024 * 1024
 _MAX_WIDTH = 2**31  # units in a layer: a sanity bound
@@ -208,11 +215,12 @@ def _model_payload(
 
     tensors: dict[str, np.ndarray] = {}
     for i, layer in enumerate(net.layers):
-        tensors[f"layers.{i}.W"] = np.ascontiguousarray(layer.W)
-        tensors[f"layers.{i}.b"] = np.ascontiguousarray(layer.b)
+        for spec in layer.specs:
+            tensors[f"layers.{i}.{spec.name}"] = np.ascontiguousarray(layer.params[spec.name])
     architecture = {
-        "sizes": net.sizes,
-        "layers": [_layer_spec(layer) for layer in net.layers],
+        "input_shape": list(net.input_shape),
+        "layers": [{"type": _registered_type(i, layer), "config": _encode(layer.config())}
+                   for i, layer in enumerate(net.layers)],
         "loss": net.loss.name,
         "dtype": net.dtype.name,
         "seed": _seed_for_file(net.seed),
@@ -233,16 +241,24 @@ def _model_payload(
     return tensors, meta
 
 
-def _layer_spec(layer: Dense) -> dict[str, Any]:
-    act = layer.activation
-    builtin = activations.ACTIVATIONS.get(act.name)
-    spec: dict[str, Any] = {"activation": act.name}
-    if builtin is None or type(act) is not builtin:
-        spec["custom"] = True
-    elif isinstance(act, LeakyReLU):
-        spec["alpha"] = act.alpha
-    spec["init"] = layer.init
-    return spec
+def _registered_type(i: int, layer: Layer) -> str:
+    """The name a model file gives the layer's type; it must be registered to be loaded again."""
+    name = type(layer).__name__
+    if LAYERS.get(name) is not type(layer):
+        raise TypeError(f"layer {i} is a {name}, which is not registered: decorate its class with "
+                        "@numpynn.register_layer to save it")
+    return name
+
+
+def _encode(value: Any) -> Any:
+    """A layer config as JSON values: activations become their spec, tuples lists."""
+    if isinstance(value, Activation):
+        return activations.spec(value)
+    if isinstance(value, dict):
+        return {str(k): _encode(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_encode(v) for v in value]
+    return value
 
 
 def _seed_for_file(seed: Any) -> int | None:
@@ -322,26 +338,32 @@ def describe(path: PathLike) -> dict[str, Any]:
     """Facts about a model file from its header alone (no tensor is read).
 
     Returns ``{"path", "file_size", "kind" ("model" or "checkpoint"),
-    "format_version", "numpynn_version", "dtype", "loss", "seed", "sizes",
-    "architecture" (the stored architecture JSON), "layers" (per layer:
-    index, n_in, n_out, activation, init, weights, biases, params, and alpha
-    / custom where they apply), "n_params", "training", "checkpoint" (epoch,
-    optimizer config, step, extra; or None)}``.
+    "format_version", "numpynn_version", "dtype", "loss", "seed",
+    "input_shape", "sizes" (values per sample after each layer, inputs
+    first), "architecture" (the stored architecture JSON, in version 2's
+    form), "layers" (per layer: index, type, config, output_shape, params,
+    and activation, n_in, n_out, init, alpha, custom where they apply),
+    "n_params", "training", "checkpoint" (epoch, optimizer config, step,
+    extra; or None)}``.
     """
     with _open(path) as (f, size):
         header_len, header = _read_header(f, path, size)
-        parsed = _parse(path, header, size - 8 - header_len)
+        parsed = _parse(path, header, size - 8 - header_len, custom_activations=_PLACEHOLDER)
     arch = parsed.arch
     layers = []
-    for i, spec in enumerate(arch["layers"]):
-        n_in, n_out = arch["sizes"][i], arch["sizes"][i + 1]
-        row = {"index": i, "n_in": n_in, "n_out": n_out, "activation": spec["activation"],
-               "init": spec["init"], "weights": n_in * n_out, "biases": n_out,
-               "params": n_in * n_out + n_out}
-        if "alpha" in spec:
-            row["alpha"] = spec["alpha"]
-        if spec.get("custom"):
-            row["custom"] = True
+    for i, layer in enumerate(parsed.layers):
+        spec = arch["layers"][i]
+        row: dict[str, Any] = {"index": i, "type": spec["type"], "config": spec["config"],
+                               "output_shape": list(layer.output_shape), "params": layer.n_params}
+        act = getattr(layer, "activation", None)
+        if isinstance(act, Activation):
+            row["activation"] = act.name
+            act_spec = spec["config"].get("activation")
+            if isinstance(act_spec, dict):
+                row.update({k: v for k, v in act_spec.items() if k in ("alpha", "custom")})
+        for key in ("n_in", "n_out", "init"):
+            if key in spec["config"]:
+                row[key] = spec["config"][key]
         layers.append(row)
     ckpt = None
     if parsed.checkpoint is not None:
@@ -359,7 +381,9 @@ def describe(path: PathLike) -> dict[str, Any]:
         "dtype": arch["dtype"],
         "loss": arch["loss"],
         "seed": arch["seed"],
-        "sizes": list(arch["sizes"]),
+        "input_shape": list(arch["input_shape"]),
+        "sizes": [math.prod(arch["input_shape"])] + [math.prod(layer.output_shape)
+                                                     for layer in parsed.layers],
         "architecture": arch,
         "layers": layers,
         "n_params": sum(row["params"] for row in layers),
@@ -478,6 +502,7 @@ class _Parsed:
         self.training: dict[str, Any] = {}
         self.checkpoint: dict[str, Any] | None = None
         self.tensors: dict[str, tuple[np.dtype, tuple[int, ...]]] = {}
+        self.layers: list[Layer] = []  # built (shapes known), no parameter memory yet
 
 
 def _is_int(value: Any, minimum: int = 0) -> bool:
@@ -493,8 +518,10 @@ def _is_number(value: Any) -> bool:
         return False
 
 
-def _parse(path: PathLike, header: dict[str, Any], data_len: int) -> _Parsed:
-    """Validate a header (already a JSON object) against what numpynn writes."""
+def _parse(path: PathLike, header: dict[str, Any], data_len: int,
+           custom_activations: Mapping[str, Activation] | None = None) -> _Parsed:
+    """Validate a header (already a JSON object) against what numpynn writes, and
+    rebuild the layers (their shapes, not yet their parameters)."""
     p = _Parsed()
     meta = header.get("__metadata__")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
@@ -520,13 +547,13 @@ def _parse(path: PathLike, header: dict[str, Any], data_len: int) -> _Parsed:
     if "checkpoint" in meta:
         p.checkpoint = _parse_checkpoint(path, meta["checkpoint"])
     p.tensors = _parse_tensors(path, header, data_len)
-    # exactly the tensors the architecture calls for
+    p.layers = _make_layers(path, p.arch, custom_activations)
+    # exactly the tensors the layers call for
     dtype = np.dtype(p.arch["dtype"])
-    sizes = p.arch["sizes"]
     expected: dict[str, tuple[int, ...]] = {}
-    for i in range(len(sizes) - 1):
-        expected[f"layers.{i}.W"] = (sizes[i], sizes[i + 1])
-        expected[f"layers.{i}.b"] = (sizes[i + 1],)
+    for i, layer in enumerate(p.layers):
+        for spec in layer.specs:
+            expected[f"layers.{i}.{spec.name}"] = spec.shape
     n_params = sum(math.prod(shape) for shape in expected.values())
     if p.checkpoint is not None and p.checkpoint["optimizer"] is not None:
         for name in p.checkpoint["optimizer"]["arrays"]:
@@ -586,6 +613,7 @@ def _parse_tensors(
 
 
 def _parse_architecture(path: PathLike, meta: dict[str, str]) -> dict[str, Any]:
+    """The architecture JSON, checked for form (and a version-1 one turned into version 2's form)."""
     if "architecture" not in meta:
         raise _invalid(path, "its metadata has no architecture")
     arch = _loads(path, meta["architecture"], "architecture")
@@ -595,22 +623,19 @@ def _parse_architecture(path: PathLike, meta: dict[str, str]) -> dict[str, Any]:
 
     if not isinstance(arch, dict):
         raise bad("not a JSON object")
-    sizes = arch.get("sizes")
-    if (not isinstance(sizes, list) or len(sizes) < 2
-            or not all(_is_int(s, 1) and s <= _MAX_WIDTH for s in sizes)):
-        raise bad(f"'sizes' must list at least two whole numbers from 1 to {_MAX_WIDTH}")
+    if meta.get("format_version") == "1":
+        arch = _from_version_1(arch, bad)
+    shape = arch.get("input_shape")
+    if (not isinstance(shape, list) or not shape or not all(_is_int(d, 1) for d in shape)
+            or math.prod(shape) > _MAX_WIDTH):
+        raise bad(f"'input_shape' must list whole numbers from 1 up, at most {_MAX_WIDTH} values in all")
     layers = arch.get("layers")
-    if not isinstance(layers, list) or len(layers) != len(sizes) - 1:
-        raise bad(f"'layers' must describe {len(sizes) - 1} layers")
+    if not isinstance(layers, list) or not layers:
+        raise bad("'layers' must list at least one layer")
     for i, spec in enumerate(layers):
-        if not isinstance(spec, dict) or not isinstance(spec.get("activation"), str):
-            raise bad(f"layer {i} has no activation name")
-        if spec.get("init") not in ("glorot", "he"):
-            raise bad(f"layer {i} has init {spec.get('init')!r}, not 'glorot' or 'he'")
-        if "alpha" in spec and not _is_number(spec["alpha"]):
-            raise bad(f"layer {i} has an invalid alpha {spec['alpha']!r}")
-        if not isinstance(spec.get("custom", False), bool):
-            raise bad(f"layer {i} has an invalid 'custom' flag")
+        if (not isinstance(spec, dict) or not isinstance(spec.get("type"), str)
+                or not isinstance(spec.get("config"), dict) or set(spec) != {"type", "config"}):
+            raise bad(f"layer {i} is not {{\"type\": name, \"config\": {{...}}}}")
     if not isinstance(arch.get("loss"), str):
         raise bad("no loss name")
     if not isinstance(arch.get("custom_loss", False), bool):
@@ -622,6 +647,103 @@ def _parse_architecture(path: PathLike, meta: dict[str, str]) -> dict[str, Any]:
         raise bad(f"seed {seed!r} is not a non-negative whole number")
     arch["seed"] = seed
     return arch
+
+
+def _from_version_1(arch: dict[str, Any], bad: Any) -> dict[str, Any]:
+    """Version 1 (dense networks only): ``sizes`` and one ``{activation, init, [alpha], [custom]}``
+    per layer, turned into version 2's ``input_shape`` and ``{type: "Dense", config}`` list."""
+    sizes = arch.get("sizes")
+    if (not isinstance(sizes, list) or len(sizes) < 2
+            or not all(_is_int(s, 1) and s <= _MAX_WIDTH for s in sizes)):
+        raise bad(f"'sizes' must list at least two whole numbers from 1 to {_MAX_WIDTH}")
+    layers = arch.get("layers")
+    if not isinstance(layers, list) or len(layers) != len(sizes) - 1:
+        raise bad(f"'layers' must describe {len(sizes) - 1} layers")
+    dense = []
+    for i, spec in enumerate(layers):
+        if not isinstance(spec, dict) or not isinstance(spec.get("activation"), str):
+            raise bad(f"layer {i} has no activation name")
+        if spec.get("init") not in ("glorot", "he"):
+            raise bad(f"layer {i} has init {spec.get('init')!r}, not 'glorot' or 'he'")
+        if "alpha" in spec and not _is_number(spec["alpha"]):
+            raise bad(f"layer {i} has an invalid alpha {spec['alpha']!r}")
+        if not isinstance(spec.get("custom", False), bool):
+            raise bad(f"layer {i} has an invalid 'custom' flag")
+        act: dict[str, Any] = {SPEC_KEY: spec["activation"]}
+        if spec.get("custom"):
+            act["custom"] = True
+        elif "alpha" in spec and spec["activation"] == "leaky_relu":
+            act["alpha"] = spec["alpha"]
+        dense.append({"type": "Dense", "config": {"n_in": sizes[i], "n_out": sizes[i + 1],
+                                                  "activation": act, "init": spec["init"]}})
+    out = {k: v for k, v in arch.items() if k != "sizes"}
+    out.update(input_shape=[sizes[0]], layers=dense)
+    return out
+
+
+class _Unresolved(Identity):
+    """Stands in for a user-defined activation where only shapes are needed (describe)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class _Placeholders(dict):  # type: ignore[type-arg]
+    def __contains__(self, name: object) -> bool:
+        return True
+
+    def __getitem__(self, name: str) -> Activation:
+        return _Unresolved(name)
+
+
+_PLACEHOLDER = _Placeholders()
+
+
+def _make_layers(path: PathLike, arch: dict[str, Any],
+                 custom_activations: Mapping[str, Activation] | None) -> list[Layer]:
+    """Each layer from its registered type and config, built for its input shape (no memory yet)."""
+    layers = []
+    for i, spec in enumerate(arch["layers"]):
+        kind = spec["type"]
+        if kind not in LAYERS:
+            raise _invalid(path, f"layer {i} has type {kind!r}, which is not a registered layer type "
+                                 f"here (known: {', '.join(LAYERS.names())}); if it is your own, import "
+                                 "its module (with @numpynn.register_layer) before loading")
+        config = {k: _decode(path, i, v, custom_activations) for k, v in spec["config"].items()}
+        try:
+            layers.append(LAYERS[kind].from_config(config))
+        except (TypeError, ValueError) as e:
+            raise _invalid(path, f"layer {i} ({kind}) cannot be made from its config ({e})") from None
+    try:
+        build_layers(layers, tuple(arch["input_shape"]))
+    except (TypeError, ValueError) as e:
+        raise _invalid(path, f"cannot rebuild the network ({e})") from None
+    return layers
+
+
+def _decode(path: PathLike, i: int, value: Any, custom: Mapping[str, Activation] | None) -> Any:
+    """A config value from JSON: activation specs become activations (user-defined ones from ``custom``)."""
+    if isinstance(value, list):
+        return [_decode(path, i, v, custom) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if SPEC_KEY not in value:
+        return {k: _decode(path, i, v, custom) for k, v in value.items()}
+    name = value[SPEC_KEY]
+    if not isinstance(name, str):
+        raise _invalid(path, f"layer {i} has an activation without a name")
+    if value.get("custom"):
+        if not custom or name not in custom:
+            raise ValueError(
+                f"{_name(path)}: layer {i} uses the custom activation {name!r}, whose code is "
+                f"not stored in the file: load it with custom_activations={{{name!r}: "
+                f"Custom(fn, dfn, name={name!r})}}"
+            )
+        return activations.get(custom[name])
+    try:
+        return activations.get(value)
+    except (ValueError, TypeError) as e:
+        raise _invalid(path, f"layer {i} has an unusable activation ({e})") from None
 
 
 def _parse_checkpoint(path: PathLike, text: str) -> dict[str, Any]:
@@ -665,7 +787,7 @@ def _load(
 ) -> tuple[Network, Any]:
     with _open(path) as (f, size):
         header_len, header = _read_header(f, path, size)
-        parsed = _parse(path, header, size - 8 - header_len)
+        parsed = _parse(path, header, size - 8 - header_len, custom_activations)
         if checkpoint and parsed.checkpoint is None:
             raise InvalidFileError(
                 f"{_name(path)} is a model file, not a checkpoint (it holds no training state): "
@@ -690,7 +812,7 @@ def _load(
             raise _invalid(path, f"tensor {name!r} read back as {array.dtype} {array.shape}")
         if not np.all(np.isfinite(array)):
             raise _invalid(path, f"tensor {name!r} contains NaN or infinite values")
-    net = _build(path, parsed, tensors, custom_activations, custom_losses)
+    net = _build(path, parsed, tensors, custom_losses)
     if checkpoint:
         assert parsed.checkpoint is not None
         net.metadata.update(parsed.checkpoint["private"])
@@ -703,30 +825,9 @@ def _build(
     path: PathLike,
     parsed: _Parsed,
     tensors: dict[str, np.ndarray],
-    custom_activations: Mapping[str, Activation] | None,
     custom_losses: Mapping[str, Loss] | None,
 ) -> Network:
     arch = parsed.arch
-    sizes = arch["sizes"]
-    acts: list[Activation] = []
-    for i, spec in enumerate(arch["layers"]):
-        name = spec["activation"]
-        if spec.get("custom"):
-            if not custom_activations or name not in custom_activations:
-                raise ValueError(
-                    f"{_name(path)}: layer {i} uses the custom activation {name!r}, whose code is "
-                    f"not stored in the file: load it with custom_activations={{{name!r}: "
-                    f"Custom(fn, dfn, name={name!r})}}"
-                )
-            acts.append(activations.get(custom_activations[name]))
-            continue
-        try:
-            act = activations.get(name)
-        except ValueError:
-            raise _invalid(path, f"layer {i} has unknown activation {name!r}") from None
-        if isinstance(act, LeakyReLU) and "alpha" in spec:
-            act = LeakyReLU(spec["alpha"])
-        acts.append(act)
     loss: str | Loss = arch["loss"]
     if arch.get("custom_loss"):
         if not custom_losses or arch["loss"] not in custom_losses:
@@ -735,15 +836,13 @@ def _build(
                 f"stored in the file: load it with custom_losses={{{arch['loss']!r}: your_loss}}"
             )
         loss = custom_losses[arch["loss"]]
-    elif arch["loss"].strip().lower().replace("-", "_") not in losses.LOSSES:
+    elif arch["loss"] not in losses.LOSSES:
         raise _invalid(path, f"unknown loss {arch['loss']!r}")
+    theta = [tensors[f"layers.{i}.{spec.name}"].ravel()
+             for i, layer in enumerate(parsed.layers) for spec in layer.specs]
     try:
-        layers = [
-            Dense(sizes[i], sizes[i + 1], act, init=arch["layers"][i]["init"],
-                  W=tensors[f"layers.{i}.W"], b=tensors[f"layers.{i}.b"])
-            for i, act in enumerate(acts)
-        ]
-        net = Network(layers, loss=loss, seed=arch["seed"], dtype=arch["dtype"])
+        net = Network(parsed.layers, loss=loss, input_shape=arch["input_shape"], seed=arch["seed"],
+                      dtype=arch["dtype"], params=np.concatenate(theta) if theta else np.empty(0))
     except (ValueError, TypeError) as e:
         raise _invalid(path, f"cannot rebuild the network ({e})") from None
     net.metadata = dict(parsed.training)

@@ -1,140 +1,440 @@
-"""The MNIST recipe: the classic 784-128-64-10 network and how to train it.
+"""The training loop, in small named steps.
 
-Used by ``numpynn train``, the examples and the web page alike, so a Python
-user gets exactly what the CLI does with two calls::
+::
 
-    data = numpynn.datasets.load("mnist-sample")
-    net, history = numpynn.training.train_classifier(data)
+    fit(net, x, y, ...)
+      _prepare        check inputs, carve the validation split, pick optimiser and schedule
+      for each epoch:
+        _run_epoch    a fresh batch order (and dropout masks) from (seed, epoch), then for each batch:
+          _step       gather, scale, augment; forward, loss, divergence check, backward, update
+        _end_epoch    the history row; validation; early stopping; the callback
+      on Ctrl-C       roll back to the end of the last complete epoch: TrainingInterrupted
+
+Honest model selection: ``validation_split`` carves a seeded part of the
+*training* data for choosing (the best epoch, early stopping); a test set is
+for the final report only and is never passed here by numpynn's own recipes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from . import augment as augmentations
-from .datasets import Dataset
-from .layers import Dense
-from .network import Network
-from .optimizers import SGD, Adam, Optimizer
+from . import optimizers
+from .errors import DivergenceError
+from .network import Network, _count_correct
+from .optimizers import Optimizer
 
-DEFAULT_LAYERS = (784, 128, 64, 10)
+Array = np.ndarray
+Callback = Callable[[int, dict[str, Any]], Any]
+_SPLIT_STREAM = 0x5EED  # the validation split's generator: (seed, _SPLIT_STREAM), apart from batch orders
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Raised by :func:`fit` on Ctrl-C after rolling the network and the
+    optimiser back to the end of the last completed epoch (``epochs_done``), so
+    that a checkpoint written then resumes exactly."""
+
+    def __init__(self, epochs_done: int, history: dict[str, list[Any]]) -> None:
+        super().__init__(f"training interrupted after {epochs_done} complete epochs")
+        self.epochs_done = epochs_done
+        self.history = history
+
+
+def split_indices(n: int, fraction: float, seed: int | None) -> tuple[Array, Array]:
+    """Rows (train, validation) of a seeded split of ``n`` rows, each sorted;
+    ``round(fraction · n)`` rows (at least 1) go to validation."""
+    if not (isinstance(fraction, (int, float)) and 0.0 < fraction < 1.0):
+        raise ValueError(f"validation_split must be a fraction in (0, 1), not {fraction!r}")
+    k = min(max(1, round(fraction * n)), n - 1)
+    if k < 1:
+        raise ValueError(f"cannot split {n} row(s) into training and validation parts")
+    order = np.random.default_rng([seed if seed is not None else 0, _SPLIT_STREAM]).permutation(n)
+    return np.sort(order[k:]), np.sort(order[:k])
 
 
 @dataclass
-class Recipe:
-    """How to train: optimiser, learning rate and its schedule, batches, augmentation.
+class EarlyStopping:
+    """Tracks the monitored validation score; remembers the best epoch and its weights.
 
-    ``shift`` moves each training image by up to that many pixels (0 = off).
+    ``patience``: stop after that many epochs without improvement (None: never stop).
     """
 
-    epochs: int = 30
-    batch_size: int = 64
-    optimizer: str = "adam"
-    lr: float = 5e-3
-    momentum: float = 0.9
-    schedule: str = "cosine"
-    shift: int = 1
-    notes: list[str] = field(default_factory=list)
+    monitor: str = "val_loss"
+    patience: int | None = None
+    keep_best: bool = False
+    best_epoch: int = 0
+    best_value: float = math.nan
+    wait: int = 0
+    best_params: Array | None = field(default=None, repr=False)
 
-    def make_optimizer(self) -> Optimizer:
-        if self.optimizer == "adam":
-            return Adam(lr=self.lr)
-        if self.optimizer == "sgd":
-            return SGD(lr=self.lr, momentum=self.momentum, nesterov=self.momentum > 0)
-        raise ValueError(f"unknown optimizer {self.optimizer!r}: use adam or sgd")
+    def better(self, value: float) -> bool:
+        if math.isnan(self.best_value):
+            return True
+        return value < self.best_value if self.monitor == "val_loss" else value > self.best_value
 
-    def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop("notes")
-        return d
+    def update(self, epoch: int, row: dict[str, Any], params: Array) -> bool:
+        """Record epoch ``epoch``'s row; True when training should stop."""
+        value = float(row[self.monitor])
+        if self.better(value):
+            self.best_epoch, self.best_value, self.wait = epoch, value, 0
+            if self.keep_best:
+                self.best_params = params.copy()
+        else:
+            self.wait += 1
+        return self.patience is not None and self.wait >= self.patience
 
-
-def default_recipe(n_train: int) -> Recipe:
-    """The default recipe for a training set of ``n_train`` images.
-
-    Up to 20,000 images (the bundled sample): 30 epochs of Adam at 5e-3 with a
-    cosine-decayed rate and ±1 px random shifts; plain training of this network
-    on 8,000 digits levels off near 95.5%, the schedule and the shifts lift it
-    above 97%. Larger sets (full MNIST): 15 epochs of Adam at 1e-3, cosine, no
-    shifts: with that much data the shifts cost accuracy over a short run.
-    """
-    if n_train <= 20_000:
-        return Recipe(epochs=30, lr=5e-3, shift=1)
-    return Recipe(epochs=15, lr=1e-3, shift=0)
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint keeps to resume this tracker (JSON)."""
+        return {"monitor": self.monitor, "best_epoch": self.best_epoch,
+                "best_value": None if math.isnan(self.best_value) else self.best_value, "wait": self.wait}
 
 
-def build_network(
-    layers: Sequence[int] = DEFAULT_LAYERS,
-    activation: str = "sigmoid",
-    loss: str = "cross_entropy",
-    seed: int | None = 0,
-    dtype: str = "float32",
-) -> Network:
-    """Hidden layers with ``activation`` and an output layer that suits the loss:
-    softmax for cross-entropy (sigmoid for a single output), else ``activation``."""
-    sizes = list(layers)
-    if len(sizes) < 2:
-        raise ValueError(f"--layers needs at least an input and an output size, not {sizes}")
-    if any(s < 1 for s in sizes):
-        raise ValueError(f"layer sizes must be positive, not {sizes}")
-    output = ("softmax" if sizes[-1] > 1 else "sigmoid") if loss == "cross_entropy" else activation
-    dense = [Dense(sizes[i], sizes[i + 1], activation) for i in range(len(sizes) - 2)]
-    dense.append(Dense(sizes[-2], sizes[-1], output))
-    return Network(dense, loss=loss, seed=seed, dtype=dtype)
+@dataclass
+class _Run:
+    """Everything one call of :func:`fit` settles before its first epoch."""
+
+    x: Array
+    t: Array
+    rows: Array  # the training rows of x (all of them, or those outside the validation split)
+    x_val: Array | None
+    t_val: Array | None
+    opt: Optimizer
+    factor: Callable[[int, int], float] | None
+    base_lr: float
+    seed: int | None
+    epochs: int
+    batch_size: int
+    steps_per_epoch: int
+    total_steps: int
+    shuffle: bool
+    augment: Callable[[Array, np.random.Generator], Array] | None
+    xbuf: Array = field(repr=False, default_factory=lambda: np.empty(0))
+    fbuf: Array | None = field(repr=False, default=None)
+    ybuf: Array = field(repr=False, default_factory=lambda: np.empty(0))
 
 
-def train_classifier(
-    data: Dataset,
-    net: Network | None = None,
-    recipe: Recipe | None = None,
-    *,
+def fit(
+    net: Network,
+    x: Any,
+    y: Any,
+    epochs: int = 10,
+    batch_size: int = 64,
+    optimizer: str | Optimizer | None = None,
+    validation: tuple[Any, Any] | None = None,
     progress: bool = True,
-    callback: Callable[[int, dict[str, Any]], Any] | None = None,
-    optimizer: Optimizer | None = None,
+    *,
+    validation_split: float = 0.0,
+    early_stopping: int | None = None,
+    restore_best: bool = False,
+    monitor: str = "val_loss",
+    shuffle: bool = True,
+    seed: int | None = None,
+    schedule: str | Callable[[int, int], float] | None = None,
+    augment: Callable[[Array, np.random.Generator], Array] | None = None,
     initial_epoch: int = 0,
-) -> tuple[Network, dict[str, list[Any]]]:
-    """Train ``net`` (default: :func:`build_network`) on ``data`` with ``recipe``
-    (default: :func:`default_recipe`), evaluating on the test split after every
-    epoch. Returns the network, whose ``metadata`` records the training facts,
-    and the history."""
-    net = build_network() if net is None else net
-    if net.n_in != data.n_features:
-        raise ValueError(
-            f"the network takes {net.n_in} inputs but {data.name} images have {data.n_features} pixels: "
-            f"make the first layer size {data.n_features}"
-        )
-    if net.n_out != data.n_classes:
-        raise ValueError(
-            f"the network has {net.n_out} outputs but {data.name} has {data.n_classes} classes: "
-            f"make the last layer size {data.n_classes}"
-        )
-    recipe = default_recipe(data.n_train) if recipe is None else recipe
-    opt = recipe.make_optimizer() if optimizer is None else optimizer
-    shift = augmentations.random_shift(recipe.shift, data.image_shape) if recipe.shift else None
-    history = net.fit(
-        data.x_train, data.y_train,
-        epochs=recipe.epochs,
-        batch_size=recipe.batch_size,
-        optimizer=opt,
-        validation=(data.x_test, data.y_test),
-        progress=progress,
-        schedule=recipe.schedule,
-        augment=shift,
-        initial_epoch=initial_epoch,
-        callback=callback,
+    callback: Callback | None = None,
+    threads: int | None = None,
+) -> dict[str, list[Any]]:
+    """Train ``net`` with mini-batch gradient descent; returns the history.
+
+    Parameters
+    ----------
+    x, y:
+        Inputs (n, *input_shape) and targets: labels (n,) or rows (n, n_out).
+        uint8 inputs are pixels and are scaled to [0, 1] one batch at a
+        time, so a large image set never exists as floats.
+    epochs:
+        Total number of passes over the data (counting ``initial_epoch``).
+    batch_size:
+        Rows per gradient step; the last batch of an epoch may be smaller.
+    optimizer:
+        An :class:`~numpynn.optimizers.Optimizer`, ``"adam"``, ``"sgd"``,
+        or None: the optimiser of the previous ``fit`` (so a second call
+        continues where the first stopped), else ``Adam(lr=1e-3)``.
+    validation:
+        Optional ``(x_val, y_val)`` evaluated after every epoch.
+    validation_split:
+        Instead of ``validation``: hold out this fraction of ``(x, y)``, drawn
+        from the seed (the same rows every time), train on the rest and
+        evaluate on it after every epoch.
+    early_stopping:
+        Stop when ``monitor`` has not improved for this many epochs.
+    restore_best:
+        At the end, put back the weights of the epoch with the best ``monitor``.
+    monitor:
+        ``"val_loss"`` (lower is better) or ``"val_accuracy"``.
+    progress:
+        Show a progress bar per epoch (on a terminal; never into a file or pipe).
+    shuffle, seed:
+        Epoch ``e`` visits the rows in the order ``default_rng([seed, e])``
+        draws, and dropout layers draw their masks from ``net.reseed(e)``
+        (seed defaults to the network's), so a run resumed at any epoch
+        boundary matches an uninterrupted one exactly.
+    schedule:
+        ``None`` (constant rate), ``"cosine"`` (the rate decays from the
+        optimiser's ``lr`` to 0 along half a cosine over all steps), or
+        ``f(step, total_steps) -> factor`` multiplying the base rate.
+    augment:
+        ``f(x_batch, rng) -> x_batch`` applied to each float batch, e.g.
+        :func:`numpynn.augment.random_shift`.
+    initial_epoch:
+        Resume at this epoch (with the optimiser state of that moment).
+    callback:
+        ``f(epoch, logs)`` called after each epoch with that epoch's row of
+        the history (1-based ``epoch``); returning ``True`` stops training.
+    threads:
+        BLAS threads while training; default 1 for batches up to 128
+        (faster for small matrices), else unchanged.
+
+    Returns
+    -------
+    dict of per-epoch lists: ``epoch``, ``loss``, ``accuracy`` (both
+    averaged over the epoch's batches), ``lr``, ``seconds`` and, with
+    validation data, ``val_loss`` and ``val_accuracy``. ``net.metadata``
+    records which data chose what (``selection``).
+    """
+    run = _prepare(net, x, y, epochs, batch_size, optimizer, validation, validation_split, seed,
+                   shuffle, schedule, augment, initial_epoch)
+    if (early_stopping is not None or restore_best) and run.x_val is None:
+        raise ValueError("early_stopping and restore_best need validation data: "
+                         "pass validation=(x_val, y_val) or validation_split=0.1")
+    if early_stopping is not None:
+        _check_count(early_stopping, "early_stopping", minimum=1)
+    if monitor not in ("val_loss", "val_accuracy"):
+        raise ValueError(f"monitor must be 'val_loss' or 'val_accuracy', not {monitor!r}")
+    tracker = EarlyStopping(monitor, early_stopping, keep_best=restore_best)
+    _resume_tracker(net, tracker, initial_epoch)
+    history: dict[str, list[Any]] = {"epoch": [], "loss": [], "accuracy": [], "lr": [], "seconds": []}
+    if run.x_val is not None:
+        history["val_loss"], history["val_accuracy"] = [], []
+    bar = _progress_bar(run.rows.size) if progress else None
+    epoch = initial_epoch
+    opt = run.opt
+    saved = (net.params.copy(), opt.state_dict())
+    blas = _blas_threads(threads if threads is not None else (1 if run.batch_size <= 128 else None))
+    stopped_early = False
+    # overflow on the way to a NaN loss is caught below and reported as divergence
+    with blas, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        try:
+            for epoch in range(initial_epoch, epochs):
+                saved = (net.params.copy(), opt.state_dict())  # the last good state
+                row = _run_epoch(net, run, epoch, saved, bar)
+                stop = _end_epoch(net, run, epoch, row, history, tracker)
+                if callback is not None and callback(epoch + 1, row) is True:
+                    break
+                if stop:
+                    stopped_early = True
+                    break
+        except KeyboardInterrupt:
+            net.params[...] = saved[0]
+            opt.load_state_dict(saved[1])
+            raise TrainingInterrupted(epoch, history) from None
+        finally:
+            if bar is not None:
+                bar.close()
+    if restore_best and tracker.best_params is not None:
+        net.params[...] = tracker.best_params
+    _record_selection(net, run, validation, validation_split, tracker, restore_best, stopped_early)
+    net.optimizer = opt
+    return history
+
+
+# --- the named steps ----------------------------------------------------------------------------
+
+
+def _prepare(net: Network, x: Any, y: Any, epochs: int, batch_size: int, optimizer: Any,
+             validation: Any, validation_split: float, seed: int | None, shuffle: bool,
+             schedule: Any, augment: Any, initial_epoch: int) -> _Run:
+    """Check every argument and settle what the epochs share: rows, buffers, optimiser, schedule."""
+    _check_count(epochs, "epochs", minimum=1)
+    _check_count(batch_size, "batch_size", minimum=1)
+    _check_count(initial_epoch, "initial_epoch", minimum=0)
+    x = net._check_x(x)
+    t = net.targets(y, x.shape[0])
+    seed = net.seed if seed is None else seed
+    x_val = t_val = None
+    if validation is not None and validation_split:
+        raise ValueError("give validation data or a validation_split, not both")
+    if validation is not None:
+        try:
+            x_val, y_val = validation
+        except (TypeError, ValueError):
+            raise ValueError("validation must be a pair (x_val, y_val)") from None
+        x_val = net._check_x(x_val, "x_val")
+        t_val = net.targets(y_val, x_val.shape[0], "y_val")
+    rows = np.arange(x.shape[0])
+    if validation_split:
+        rows, val_rows = split_indices(x.shape[0], validation_split, seed)
+        x_val, t_val = x[val_rows], t[val_rows]
+    opt = optimizers.get(net.optimizer if optimizer is None else optimizer)
+    base_lr = float(net.metadata.get("_base_lr", opt.initial_lr)) if initial_epoch else opt.initial_lr
+    net.metadata["_base_lr"] = base_lr
+    n = rows.size
+    batch_size = min(batch_size, n)
+    steps_per_epoch = math.ceil(n / batch_size)
+    run = _Run(x, t, rows, x_val, t_val, opt, _schedule(schedule), base_lr, seed, epochs, batch_size,
+               steps_per_epoch, epochs * steps_per_epoch, shuffle, augment)
+    # reusable batch buffers: no copy of the data set per epoch
+    run.xbuf = np.empty((batch_size, *net.input_shape), x.dtype)
+    run.fbuf = np.empty((batch_size, *net.input_shape), net.dtype) if x.dtype == np.uint8 else None
+    run.ybuf = np.empty((batch_size, net.n_out), net.dtype)
+    return run
+
+
+def _run_epoch(net: Network, run: _Run, epoch: int, saved: tuple[Array, dict[str, Any]],
+               bar: Any) -> dict[str, Any]:
+    """One pass over the training rows in the order drawn from (seed, epoch)."""
+    started = time.perf_counter()
+    rng = np.random.default_rng([run.seed if run.seed is not None else 0, epoch])
+    order = run.rows[rng.permutation(run.rows.size)] if run.shuffle else run.rows
+    net.reseed(epoch, run.seed)  # dropout masks of this epoch
+    if bar is not None:
+        bar.reset(total=run.rows.size)
+        bar.set_description(f"epoch {epoch + 1}/{run.epochs}")
+    loss_sum, correct = 0.0, 0
+    i = 0
+    for i, start in enumerate(range(0, order.size, run.batch_size)):
+        idx = order[start : start + run.batch_size]
+        if run.factor is not None:
+            run.opt.lr = run.base_lr * run.factor(epoch * run.steps_per_epoch + i, run.total_steps)
+        loss, right = _step(net, run, idx, rng, saved, epoch, i)
+        loss_sum += loss * idx.size
+        correct += right
+        if bar is not None:
+            bar.update(idx.size)
+    if not np.isfinite(net.params).all():  # the epoch's last step overflowed
+        _diverged(net, run.opt, saved, "the weights overflowed", epoch, i)
+    n = run.rows.size
+    return {"epoch": epoch + 1, "loss": loss_sum / n, "accuracy": correct / n, "lr": run.opt.lr,
+            "seconds": time.perf_counter() - started}
+
+
+def _step(net: Network, run: _Run, idx: Array, rng: np.random.Generator,
+          saved: tuple[Array, dict[str, Any]], epoch: int, i: int) -> tuple[float, int]:
+    """One gradient step on the rows ``idx``; returns the batch's mean loss and correct count."""
+    B = idx.size
+    xb = np.take(run.x, idx, axis=0, out=run.xbuf[:B])  # gather the batch
+    if run.fbuf is not None:
+        xb = net._as_float(xb, run.fbuf[:B])  # uint8 pixels -> [0, 1]
+    if run.augment is not None:
+        xb = run.augment(xb, rng)
+    yb = np.take(run.t, idx, axis=0, out=run.ybuf[:B])
+    out = net.forward(xb, training=True)
+    loss = net._batch_loss(yb)
+    if not math.isfinite(loss):
+        _diverged(net, run.opt, saved, f"loss became {loss}", epoch, i)
+    right = _count_correct(out, yb)
+    net.backward(yb)
+    run.opt.step(net.params, net.grads)  # θ ← θ − α ∇θ (or Adam's update)
+    return loss, right
+
+
+def _end_epoch(net: Network, run: _Run, epoch: int, row: dict[str, Any], history: dict[str, list[Any]],
+               tracker: EarlyStopping) -> bool:
+    """Validate, append the row to the history, update the tracker; True to stop early."""
+    stop = False
+    if run.x_val is not None:
+        scores = net.evaluate(run.x_val, run.t_val)
+        row["val_loss"], row["val_accuracy"] = scores["loss"], scores["accuracy"]
+        stop = tracker.update(epoch + 1, row, net.params)
+        net.metadata["_selection"] = tracker.state()
+    for key, value in row.items():
+        history[key].append(value)
+    net.metadata["epochs_trained"] = epoch + 1
+    return stop
+
+
+def _resume_tracker(net: Network, tracker: EarlyStopping, initial_epoch: int) -> None:
+    """On resume, the tracker continues from the state saved with the checkpoint."""
+    state = net.metadata.get("_selection") if initial_epoch else None
+    if isinstance(state, dict) and state.get("monitor") == tracker.monitor:
+        tracker.best_epoch = int(state.get("best_epoch") or 0)
+        value = state.get("best_value")
+        tracker.best_value = math.nan if value is None else float(value)
+        tracker.wait = int(state.get("wait") or 0)
+
+
+def _record_selection(net: Network, run: _Run, validation: Any, validation_split: float,
+                      tracker: EarlyStopping, restore_best: bool, stopped_early: bool) -> None:
+    """``net.metadata["selection"]``: which data chose the best epoch, and what was done with it."""
+    if run.x_val is None:
+        net.metadata.pop("selection", None)
+        return
+    source = (f"validation split {validation_split:g} of the training data "
+              f"({run.x_val.shape[0]:,} rows, seed {run.seed})" if validation_split
+              else f"validation data given ({run.x_val.shape[0]:,} rows)")
+    net.metadata["selection"] = {
+        "validation": source,
+        "monitor": tracker.monitor,
+        "best_epoch": tracker.best_epoch,
+        "best_value": None if math.isnan(tracker.best_value) else tracker.best_value,
+        "restored_best": bool(restore_best and tracker.best_params is not None),
+        "stopped_early": stopped_early,
+    }
+
+
+def _diverged(net: Network, opt: Optimizer, saved: tuple[Array, dict[str, Any]], what: str,
+              epoch: int, batch: int) -> None:
+    """Roll back to the start of the epoch and raise :class:`DivergenceError`."""
+    net.params[...] = saved[0]
+    opt.load_state_dict(saved[1])
+    kept = f"the weights from the end of epoch {epoch}" if epoch else "the initial weights"
+    raise DivergenceError(
+        f"{what} at epoch {epoch + 1}, batch {batch + 1}: training stopped and {kept} were "
+        f"kept; try a smaller learning rate (it was {opt.lr:g})"
     )
-    best = int(np.argmax(history["val_accuracy"])) if history["val_accuracy"] else -1
-    net.metadata.update({
-        "dataset": data.name,
-        "n_train": data.n_train,
-        "n_test": data.n_test,
-        "recipe": recipe.as_dict(),
-        "test_accuracy": history["val_accuracy"][-1] if history["val_accuracy"] else None,
-        "test_loss": history["val_loss"][-1] if history["val_loss"] else None,
-        "best_epoch": history["epoch"][best] if best >= 0 else None,
-    })
-    return net, history
+
+
+# --- small helpers ------------------------------------------------------------------------------
+
+
+def _progress_bar(total: int) -> Any:
+    from tqdm.auto import tqdm
+
+    # disable=None: a bar on a terminal, silence when the output is a file or a pipe
+    return tqdm(total=total, unit="sample", unit_scale=True, leave=False, dynamic_ncols=True, disable=None)
+
+
+def _check_count(value: Any, name: str, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        kind = "positive" if minimum > 0 else "non-negative"
+        raise ValueError(f"{name} must be a {kind} whole number, not {value!r}")
+
+
+#: Learning-rate schedules by name: ``f(step, total_steps) -> factor`` (None: constant).
+SCHEDULES: dict[str, Callable[[int, int], float] | None] = {
+    "constant": None,
+    "cosine": lambda step, total: 0.5 * (1.0 + math.cos(math.pi * step / total)),
+}
+
+
+def _schedule(schedule: str | Callable[[int, int], float] | None) -> Callable[[int, int], float] | None:
+    if schedule is None:
+        return None
+    if isinstance(schedule, str) and schedule in SCHEDULES:
+        return SCHEDULES[schedule]
+    if callable(schedule):
+        return schedule
+    raise ValueError(f"unknown schedule {schedule!r}: use {', '.join(map(repr, SCHEDULES))} or a function")
+
+
+@contextlib.contextmanager
+def _blas_threads(n: int | None) -> Iterator[None]:
+    """Limit BLAS threads inside the block (needs threadpoolctl; else a no-op)."""
+    if n is None:
+        yield
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=n, user_api="blas"):
+        yield

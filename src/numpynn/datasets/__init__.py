@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from numpynn.datasets.idx import IDX_DTYPES, read_idx, write_idx
 from numpynn.datasets.mnist import (
+    DATASETS,
     DEFAULT_MIRRORS,
     MNIST_FILES,
     Dataset,
@@ -31,9 +32,10 @@ from numpynn.datasets.mnist import (
 from numpynn.datasets.xor import xor
 
 #: Names :func:`load` accepts besides a folder path.
-DATASET_NAMES: tuple[str, ...] = ("mnist", "mnist-sample")
+DATASET_NAMES: tuple[str, ...] = tuple(DATASETS.names())
 
 __all__ = [
+    "DATASETS",
     "DATASET_NAMES",
     "DEFAULT_MIRRORS",
     "IDX_DTYPES",

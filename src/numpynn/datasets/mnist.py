@@ -14,7 +14,7 @@ import importlib.resources
 import os
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +23,7 @@ import platformdirs
 from tqdm.auto import tqdm
 
 from numpynn._io import atomic_write
+from numpynn._registry import Registry
 from numpynn.datasets.idx import read_idx
 from numpynn.errors import DownloadError, InvalidFileError
 
@@ -432,18 +433,8 @@ def load(name_or_path: str | os.PathLike[str], *, download: bool = True, progres
     Names take precedence over folders of the same name (write ``./mnist`` for
     the folder); ``pathlib.Path`` arguments are always folders.
     """
-    if isinstance(name_or_path, str):
-        key = name_or_path.strip().lower()
-        if key == "mnist-sample":
-            return load_sample()
-        if key == "mnist":
-            folder = find_mnist(download=download, progress=progress)
-            if folder is None:
-                raise FileNotFoundError(
-                    f"MNIST is not in the cache folder {mnist_dir()}: allow the download, put the "
-                    f"four files ({', '.join(MNIST_FILES)}) there by hand, or use mnist-sample"
-                )
-            return load_folder(folder, name="mnist")
+    if isinstance(name_or_path, str) and name_or_path.strip().lower() in DATASETS:
+        return DATASETS[name_or_path.strip().lower()](download=download, progress=progress)
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         return load_folder(path)
@@ -452,4 +443,27 @@ def load(name_or_path: str | os.PathLike[str], *, download: bool = True, progres
     text = str(name_or_path)
     if not isinstance(name_or_path, str) or os.sep in text or text.startswith((".", "~")):
         raise FileNotFoundError(f"{path}: no such data folder; give a folder holding the four IDX files")
-    raise ValueError(f"unknown dataset {text!r}: use mnist, mnist-sample or a folder holding IDX files")
+    names = ", ".join(DATASETS.names())
+    raise ValueError(f"unknown dataset {text!r}: use {names} or a folder holding IDX files")
+
+
+def _load_mnist(*, download: bool = True, progress: bool = True) -> Dataset:
+    """The official 60,000 / 10,000 set from :func:`mnist_dir`, downloaded first if allowed."""
+    folder = find_mnist(download=download, progress=progress)
+    if folder is None:
+        raise FileNotFoundError(
+            f"MNIST is not in the cache folder {mnist_dir()}: allow the download, put the "
+            f"four files ({', '.join(MNIST_FILES)}) there by hand, or use mnist-sample"
+        )
+    return load_folder(folder, name="mnist")
+
+
+def _load_bundled_sample(*, download: bool = True, progress: bool = True) -> Dataset:
+    """The bundled 10,000 digits, split 8,000 / 2,000; offline."""
+    return load_sample()
+
+
+#: Data sets by name, for :func:`load`, the CLI's ``--data`` and its help.
+DATASETS: Registry[Callable[..., Dataset]] = Registry("dataset", fold_case=False)
+DATASETS.add("mnist", _load_mnist)
+DATASETS.add("mnist-sample", _load_bundled_sample)

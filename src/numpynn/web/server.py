@@ -218,15 +218,15 @@ def analyse(net: Network, x: np.ndarray) -> dict[str, Any]:
     grad = np.zeros((1, probs.size))
     grad[0, digit] = 1.0 / max(float(probs[digit]), 1e-300)
     saliency = net.input_gradient(x64, grad)[0]  # also leaves each layer's a from this x
-    layers = net.layers
-    hidden = [layer.a for layer in layers[:-1]]
+    layers = [layer for layer in net.layers[:-1] if hasattr(layer, "activation")]
+    hidden = [layer.a for layer in layers]
     return {
         "digit": digit,
         "probability": _num(probs[digit]),
         "probabilities": _nums(probs, 6),
         "input": _nums(x64[0], 4),
         "hidden": [_nums(h[0], 4) for h in hidden],
-        "hidden_activations": [layer.activation.name for layer in layers[:-1]],
+        "hidden_activations": [layer.activation.name for layer in layers],
         "saliency": _nums(saliency, 4),
         "saliency_max": _num(np.abs(saliency).max()),
         "saliency_method": SALIENCY_METHOD,
@@ -308,7 +308,7 @@ def _describe(net: Network) -> str:
 
 
 def _web_recipe() -> Any:
-    from ..training import Recipe
+    from ..recipes import Recipe
 
     return Recipe(epochs=WEB_RECIPE_EPOCHS, lr=5e-3, schedule="cosine", shift=1,
                   notes=["numpynn serve: short recipe, about 96% on the bundled sample"])
@@ -333,7 +333,7 @@ class Trainer:
         recipe: Any = None,
         n_digits: int = N_TEST_DIGITS,
     ) -> None:
-        from ..training import DEFAULT_LAYERS
+        from ..models import DEFAULT_LAYERS
 
         self.app = app
         self._data = data
@@ -427,10 +427,11 @@ class Trainer:
             self._predictions, self._predictions_epoch = preds, epoch
 
     def _run(self, data: Any, run: int) -> None:
-        from ..training import build_network, train_classifier
+        from ..models import mlp
+        from ..recipes import train_classifier
 
         try:
-            net = build_network(self.layers, seed=run - 1)
+            net = mlp(self.layers, seed=run - 1)
             check_network(net)
             self._record_predictions(net, 0)  # what an untrained network says
 
@@ -533,7 +534,7 @@ class App:
             "source": source,
             "generation": generation,
             "sizes": net.sizes,
-            "activations": [layer.activation.name for layer in net.layers],
+            "activations": [layer.activation.name for layer in net.layers if hasattr(layer, "activation")],
             "n_params": net.n_params,
             "dataset": net.metadata.get("dataset"),
             "test_accuracy": _num(acc) if isinstance(acc, (int, float)) else None,
@@ -881,7 +882,7 @@ def make_server(
 
     ``train_data`` (a :class:`~numpynn.datasets.Dataset`; default the bundled
     MNIST sample), ``train_layers`` (default 784-128-64-10) and
-    ``train_recipe`` (a :class:`~numpynn.training.Recipe`; default 10 epochs)
+    ``train_recipe`` (a :class:`~numpynn.recipes.Recipe`; default 10 epochs)
     set up "watch it learn"; ``verbose`` logs every request to stderr.
     """
     app = App(net, source, train_data=train_data, train_layers=train_layers,
@@ -904,8 +905,9 @@ def load_or_train_default(progress: bool = True, path: Path | None = None) -> tu
     """The cached web model, trained on the bundled sample first if missing (about 10 s, once)."""
     from .. import datasets
     from ..errors import InvalidFileError
+    from ..models import mlp
+    from ..recipes import train_classifier
     from ..serialization import load
-    from ..training import build_network, train_classifier
 
     path = default_model_path() if path is None else Path(path)
     if path.is_file():
@@ -917,7 +919,7 @@ def load_or_train_default(progress: bool = True, path: Path | None = None) -> tu
             _say(f"numpynn serve: warning: the cached model is unusable ({_one_line(e)}); training a new one")
     recipe = _web_recipe()
     data = datasets.load("mnist-sample", download=False, progress=False)
-    net = build_network()
+    net = mlp()
     _say(f"numpynn serve: no model given and none cached: training {'-'.join(map(str, net.sizes))} "
          f"on the bundled {data.n_train:,} MNIST digits ({recipe.epochs} epochs, once; about 10 s)")
 

@@ -1,0 +1,174 @@
+"""The layer protocol: what every layer, built in or your own, provides.
+
+A layer is a module with its chain rule beside its forward pass::
+
+    build(input_shape) -> output_shape     once, when the network is made: declare
+                                           parameters with add_param
+    forward(x, training) -> y              x (B, *input_shape) -> y (B, *output_shape)
+    backward(grad_y) -> grad_x             ∂C/∂y -> ∂C/∂x, filling self.grads on the way
+    config() -> dict                       constructor arguments, to save and rebuild it
+
+``self.params[name]`` and ``self.grads[name]`` are views into the network's
+flat parameter vector θ and gradient vector ∇θ, so one optimiser step updates
+every layer at once. ``backward`` is the layer's *local* chain rule: it is
+given ∂C/∂y for its own output and returns ∂C/∂x for its own input; the
+network only chains these calls, from the last layer to the first.
+
+Shapes exclude the batch axis: a Dense layer of 784 inputs has
+``input_shape == (784,)`` and receives ``x`` of shape (B, 784).
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any, NamedTuple, TypeVar
+
+import numpy as np
+
+from .. import initializers
+from .._registry import Registry
+
+Array = np.ndarray
+Shape = tuple[int, ...]
+L = TypeVar("L", bound=type["Layer"])
+
+#: Layer types by class name: what a model file's ``{"type": "Dense", ...}`` resolves to.
+LAYERS: Registry[type[Layer]] = Registry("layer type", fold_case=False)
+
+
+def register_layer(cls: L) -> L:
+    """Class decorator: make a :class:`Layer` subclass loadable from model files by its name."""
+    if not (isinstance(cls, type) and issubclass(cls, Layer)):
+        raise TypeError(f"register_layer takes a Layer subclass, not {cls!r}")
+    LAYERS.add(cls.__name__, cls)
+    return cls
+
+
+class ParamSpec(NamedTuple):
+    """A parameter declared by :meth:`Layer.add_param`."""
+
+    name: str
+    shape: Shape
+    init: Callable[[np.random.Generator, Shape], Array]
+
+
+class Layer(ABC):
+    """Base class of layers; see the module docstring for the protocol.
+
+    Attributes a network sets: ``input_shape``, ``output_shape`` (from
+    :meth:`build`), ``params``/``grads`` (views, once the network has
+    allocated θ), ``needs_input_grad`` (False for the first layer: its
+    ``backward`` may return None instead of ∂C/∂x), and ``rng`` (a generator a
+    stochastic layer such as Dropout draws from; the network reseeds it from
+    its seed and the epoch, so seeded training is reproducible).
+    """
+
+    def __init__(self) -> None:
+        self.params: dict[str, Array] = {}
+        self.grads: dict[str, Array] = {}
+        self.specs: list[ParamSpec] = []
+        self.input_shape: Shape = ()
+        self.output_shape: Shape = ()
+        self.needs_input_grad = True
+        self.rng = np.random.default_rng(0)
+        self._buffers: dict[str, Array] = {}
+
+    # --- the protocol ---------------------------------------------------------------
+    def build(self, input_shape: Shape) -> Shape:
+        """Declare parameters (:meth:`add_param`) for inputs of ``input_shape``
+        and return the output shape. Raise ``ValueError`` for a shape this
+        layer cannot take. The default has no parameters and keeps the shape."""
+        return input_shape
+
+    @abstractmethod
+    def forward(self, x: Array, training: bool = False) -> Array:
+        """y = f(x); (B, *input_shape) -> (B, *output_shape). Keep what backward needs."""
+
+    @abstractmethod
+    def backward(self, grad_y: Array) -> Array | None:
+        """Given ∂C/∂y (B, *output_shape), write ``self.grads`` and return ∂C/∂x
+        (B, *input_shape), or None when ``needs_input_grad`` is False. Called
+        after :meth:`forward` on the same batch; may overwrite ``grad_y``."""
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments, so that ``from_config(config())`` makes the same layer.
+        Values should be JSON numbers, strings, lists or dicts (activations are allowed too)."""
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Layer:
+        return cls(**config)
+
+    def default_input_shape(self) -> Shape | None:
+        """The input shape this layer implies as the first layer (Dense: ``(n_in,)``), if any."""
+        return None
+
+    # --- parameters -------------------------------------------------------------------
+    def add_param(self, name: str, shape: Shape | int,
+                  init: str | Callable[[np.random.Generator, Shape], Array] = "zeros") -> None:
+        """Declare a parameter, called from :meth:`build`.
+
+        ``init`` is ``init(rng, shape) -> values`` or the name of one
+        (``"zeros"``, ``"ones"``, ``"glorot"``, ``"he"``). The network draws
+        every initial value from its seeded generator, layer by layer, in the
+        order of the ``add_param`` calls, then ``self.params[name]`` and
+        ``self.grads[name]`` are views of that shape into θ and ∇θ.
+        """
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"a parameter name must be an identifier, not {name!r}")
+        if any(spec.name == name for spec in self.specs):
+            raise ValueError(f"parameter {name!r} is declared twice")
+        shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+        if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 1 for d in shape):
+            raise ValueError(f"parameter {name!r} needs a shape of positive whole numbers, not {shape}")
+        self.specs.append(ParamSpec(name, tuple(int(d) for d in shape), initializers.get(init)))
+
+    @property
+    def n_params(self) -> int:
+        return sum(math.prod(spec.shape) for spec in self.specs)
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    # --- helpers for subclasses -------------------------------------------------------
+    def buffer(self, key: str, shape: Shape, dtype: np.dtype) -> Array:
+        """A reusable array of ``shape`` (batch first), kept between calls and grown
+        when a larger batch comes: no allocation in the training loop."""
+        buf = self._buffers.get(key)
+        if buf is None or buf.dtype != dtype or buf.shape[1:] != shape[1:] or buf.shape[0] < shape[0]:
+            buf = self._buffers[key] = np.empty(shape, dtype)
+        return buf[: shape[0]]
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{self.name}({args})"
+
+
+def build_layers(layers: list[Layer], input_shape: Shape) -> Shape:
+    """Call each layer's :meth:`~Layer.build` in order, passing shapes along;
+    returns the output shape. A shape a layer cannot take is a ``ValueError``
+    naming the layer. No parameter memory is allocated here."""
+    shape = input_shape
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, Layer):
+            raise TypeError(f"layer {i} is a {type(layer).__name__}, not a numpynn Layer")
+        if not hasattr(layer, "specs"):
+            raise TypeError(f"layer {i} ({type(layer).__name__}) did not call super().__init__()")
+        layer.specs = []
+        layer.params, layer.grads = {}, {}
+        layer.input_shape = shape
+        try:
+            out = layer.build(shape)
+        except ValueError as e:
+            source = f"layer {i - 1} ({layers[i - 1].name})" if i else "the input"
+            raise ValueError(f"layer {i} ({layer.name}), after {source}: {e}") from None
+        if out is None:
+            raise TypeError(f"layer {i} ({layer.name}): build must return the output shape")
+        out = (out,) if isinstance(out, (int, np.integer)) else tuple(out)
+        if not out or not all(isinstance(d, (int, np.integer)) and d >= 1 for d in out):
+            raise ValueError(f"layer {i} ({layer.name}): its output shape {out} is empty or not positive")
+        layer.output_shape = shape = tuple(int(d) for d in out)
+    return shape

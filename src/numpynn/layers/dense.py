@@ -1,0 +1,175 @@
+"""The dense (fully connected) layer.
+
+Row layout: a mini-batch is a matrix whose rows are samples.
+
+    z = a_prev @ W + b        a_prev (B, n_in), W (n_in, n_out), b (n_out,) -> z (B, n_out)
+    a = σ(z)                  (B, n_out)
+
+Backward, the layer's local chain rule, given ∂C/∂a (B, n_out) from the layer above:
+
+    δ = ∂C/∂z = ∂C/∂a ⊙ σ'(z)      (B, n_out)   (softmax: its Jacobian)
+    ∇W = a_prevᵀ @ δ               (n_in, n_out)
+    ∇b = Σ_rows δ                  (n_out,)
+    ∂C/∂a_prev = δ @ Wᵀ            (B, n_in), handed to the layer below
+
+When the loss and this layer's σ fuse (softmax or sigmoid with cross-entropy)
+the network computes δ_L = (a − y)/B itself and calls :meth:`Dense.backward_delta`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import activations
+from ..activations import Activation
+from ..initializers import INITIALIZERS
+from .base import Array, Layer, Shape, register_layer
+
+
+def _given(value: Array) -> Any:
+    """An init that returns a value the user gave (its shape is checked by the network)."""
+    return lambda rng, shape: np.asarray(value)
+
+
+@register_layer
+class Dense(Layer):
+    """A fully connected layer ``z = a_prev @ W + b``, ``a = σ(z)``.
+
+    Parameters
+    ----------
+    n_in, n_out:
+        Number of inputs and of units.
+    activation:
+        A name (``"sigmoid"``, ``"tanh"``, ``"relu"``, ``"leaky_relu"``,
+        ``"identity"``, ``"softmax"``) or an :class:`~numpynn.activations.Activation`,
+        such as ``Custom(fn, dfn)``.
+    W, b:
+        Optional initial weights (n_in, n_out) and biases (n_out,); otherwise
+        the network initialises them from its seed (``init``: Glorot/Xavier
+        uniform for sigmoid, tanh, softmax and identity; He normal for ReLU),
+        biases zero.
+
+    Once the layer is part of a :class:`~numpynn.network.Network`, ``W`` and
+    ``b`` are views into the network's flat parameter vector; assigning to
+    them copies the new values in (the shape must match).
+    """
+
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        activation: str | Activation = "sigmoid",
+        *,
+        W: Array | None = None,
+        b: Array | None = None,
+        init: str | None = None,
+    ) -> None:
+        super().__init__()
+        for name, value in (("n_in", n_in), ("n_out", n_out)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"Dense {name} must be a positive whole number, not {value!r}")
+        self.n_in, self.n_out = int(n_in), int(n_out)
+        self.activation = activations.get(activation)
+        self.init = init or self.activation.init
+        if self.init not in INITIALIZERS:
+            raise ValueError(f"unknown init {self.init!r}: use one of {', '.join(INITIALIZERS.names())}")
+        self._initial = (W, b)
+        self.x: Array = np.empty((0, self.n_in))  # a_prev of the last forward pass, (B, n_in)
+        self.z: Array = np.empty((0, self.n_out))  # z of the last forward pass, (B, n_out)
+        self.a: Array = np.empty((0, self.n_out))  # a = σ(z) of the last forward pass, (B, n_out)
+
+    def config(self) -> dict[str, Any]:
+        return {"n_in": self.n_in, "n_out": self.n_out, "activation": self.activation, "init": self.init}
+
+    def default_input_shape(self) -> Shape:
+        return (self.n_in,)
+
+    def build(self, input_shape: Shape) -> Shape:
+        if tuple(input_shape) != (self.n_in,):
+            got = f"{input_shape[0]} inputs" if len(input_shape) == 1 else f"inputs of shape {input_shape}"
+            hint = "" if len(input_shape) == 1 else " (put a Flatten() before it)"
+            raise ValueError(f"expects {self.n_in} inputs per row but gets {got}{hint}")
+        W0, b0 = self._initial
+        self.add_param("W", (self.n_in, self.n_out), self.init if W0 is None else _given(W0))
+        self.add_param("b", (self.n_out,), "zeros" if b0 is None else _given(b0))
+        return (self.n_out,)
+
+    # --- parameters ---------------------------------------------------------------
+    @property
+    def W(self) -> Array:
+        """Weights, (n_in, n_out)."""
+        return self._param("W")
+
+    @W.setter
+    def W(self, value: Array) -> None:
+        self._assign("W", value)
+
+    @property
+    def b(self) -> Array:
+        """Biases, (n_out,)."""
+        return self._param("b")
+
+    @b.setter
+    def b(self, value: Array) -> None:
+        self._assign("b", value)
+
+    @property
+    def dW(self) -> Array:
+        """∇W of the last backward pass, (n_in, n_out)."""
+        return self.grads["W"]
+
+    @property
+    def db(self) -> Array:
+        """∇b of the last backward pass, (n_out,)."""
+        return self.grads["b"]
+
+    def _param(self, name: str) -> Array:
+        if name not in self.params:
+            raise RuntimeError(f"this layer has no {name} yet: put it in a Network first")
+        return self.params[name]
+
+    def _assign(self, name: str, value: Array) -> None:
+        target = self._param(name)
+        value = np.asarray(value)
+        if value.shape != target.shape:
+            raise ValueError(f"{name} must have shape {target.shape}, not {value.shape}")
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"{name} contains NaN or infinite values")
+        target[...] = value
+
+    # --- forward and backward -----------------------------------------------------
+    def forward(self, x: Array, training: bool = False) -> Array:
+        """a = σ(x @ W + b); (B, n_in) -> (B, n_out). Keeps ``x``, ``z`` and ``a``.
+
+        The returned array is a reusable buffer: it is overwritten by the next
+        forward pass of this layer.
+        """
+        W = self.params["W"]
+        B = x.shape[0]
+        z = self.buffer("z", (B, self.n_out), W.dtype)
+        a = self.buffer("a", (B, self.n_out), W.dtype)
+        np.matmul(x, W, out=z)  # z = a_prev W + b
+        z += self.params["b"]
+        self.activation.forward(z, out=a)  # a = σ(z)
+        self.x, self.z, self.a = x, z, a
+        return a
+
+    def backward(self, grad_y: Array) -> Array | None:
+        """Given ∂C/∂a (B, n_out): δ = ∂C/∂a ⊙ σ'(z), then :meth:`backward_delta`."""
+        delta = self.activation.delta(grad_y, self.z, self.a)  # δ_l = ∂C/∂a_l ⊙ σ'(z_l)
+        return self.backward_delta(delta)
+
+    def backward_delta(self, delta: Array) -> Array | None:
+        """Given δ = ∂C/∂z (B, n_out), write ∇W and ∇b; return ∂C/∂a_prev = δ Wᵀ (B, n_in)
+        (None for the first layer). The returned array is a reusable buffer."""
+        np.matmul(self.x.T, delta, out=self.grads["W"])  # ∇W_l = a_{l−1}ᵀ δ_l
+        np.sum(delta, axis=0, out=self.grads["b"])  # ∇b_l = Σ_rows δ_l
+        if not self.needs_input_grad:
+            return None
+        g = self.buffer("grad_x", (delta.shape[0], self.n_in), delta.dtype)
+        return np.matmul(delta, self.params["W"].T, out=g)  # ∂C/∂a_{l−1} = δ_l W_lᵀ
+
+    def __repr__(self) -> str:
+        return f"Dense({self.n_in}, {self.n_out}, activation={self.activation.name!r})"

@@ -1,0 +1,128 @@
+"""The MNIST recipe: how to train the classic 784-128-64-10 network.
+
+Used by ``numpynn train``, the examples and the web page alike, so a Python
+user gets exactly what the CLI does with two calls::
+
+    data = numpynn.datasets.load("mnist-sample")
+    net, history = numpynn.recipes.train_classifier(data)
+
+Model selection is honest: the epochs are scored on a validation split carved
+from the training images; the test set is evaluated once, at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from . import augment as augmentations
+from . import models
+from .datasets import Dataset
+from .network import Network
+from .optimizers import OPTIMIZERS, SGD, Optimizer
+
+
+@dataclass
+class Recipe:
+    """How to train: optimiser, learning rate and its schedule, batches, augmentation.
+
+    ``shift`` moves each training image by up to that many pixels (0 = off).
+    ``validation_split`` is the fraction of the training images held out to
+    score each epoch (0 = none); ``patience`` stops training after that many
+    epochs without a better validation loss and keeps the best epoch's weights.
+    """
+
+    epochs: int = 30
+    batch_size: int = 64
+    optimizer: str = "adam"
+    lr: float = 5e-3
+    momentum: float = 0.9
+    schedule: str = "cosine"
+    shift: int = 1
+    validation_split: float = 0.1
+    patience: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def make_optimizer(self) -> Optimizer:
+        cls = OPTIMIZERS[self.optimizer]
+        if cls is SGD:
+            return SGD(lr=self.lr, momentum=self.momentum, nesterov=self.momentum > 0)
+        return cls(lr=self.lr)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("notes")
+        return d
+
+
+def default_recipe(n_train: int) -> Recipe:
+    """The default recipe for a training set of ``n_train`` images.
+
+    Up to 20,000 images (the bundled sample): 30 epochs of Adam at 5e-3 with a
+    cosine-decayed rate and ±1 px random shifts; plain training of this network
+    on 8,000 digits levels off near 95.5%, the schedule and the shifts lift it
+    above 97%. Larger sets (full MNIST): 15 epochs of Adam at 1e-3, cosine, no
+    shifts: with that much data the shifts cost accuracy over a short run.
+    """
+    if n_train <= 20_000:
+        return Recipe(epochs=30, lr=5e-3, shift=1)
+    return Recipe(epochs=15, lr=1e-3, shift=0)
+
+
+def train_classifier(
+    data: Dataset,
+    net: Network | None = None,
+    recipe: Recipe | None = None,
+    *,
+    progress: bool = True,
+    callback: Callable[[int, dict[str, Any]], Any] | None = None,
+    optimizer: Optimizer | None = None,
+    initial_epoch: int = 0,
+) -> tuple[Network, dict[str, list[Any]]]:
+    """Train ``net`` (default: :func:`numpynn.models.mlp`) on ``data`` with
+    ``recipe`` (default: :func:`default_recipe`), scoring every epoch on the
+    recipe's validation split of the training images, then evaluating the test
+    split once. Returns the network, whose ``metadata`` records the training
+    facts, and the history."""
+    net = models.mlp() if net is None else net
+    if net.n_in != data.n_features:
+        raise ValueError(
+            f"the network takes {net.n_in} inputs but {data.name} images have {data.n_features} pixels: "
+            f"make the first layer size {data.n_features}"
+        )
+    if net.n_out != data.n_classes:
+        raise ValueError(
+            f"the network has {net.n_out} outputs but {data.name} has {data.n_classes} classes: "
+            f"make the last layer size {data.n_classes}"
+        )
+    recipe = default_recipe(data.n_train) if recipe is None else recipe
+    opt = recipe.make_optimizer() if optimizer is None else optimizer
+    shift = augmentations.random_shift(recipe.shift, data.image_shape) if recipe.shift else None
+    patience = recipe.patience if recipe.validation_split else None
+    history = net.fit(
+        data.x_train, data.y_train,
+        epochs=recipe.epochs,
+        batch_size=recipe.batch_size,
+        optimizer=opt,
+        validation_split=recipe.validation_split,
+        early_stopping=patience,
+        restore_best=patience is not None,
+        progress=progress,
+        schedule=recipe.schedule,
+        augment=shift,
+        initial_epoch=initial_epoch,
+        callback=callback,
+    )
+    test = net.evaluate(data.x_test, data.y_test)  # the final report: once, after training
+    selection = net.metadata.get("selection") or {}
+    net.metadata.update({
+        "dataset": data.name,
+        "n_train": data.n_train,
+        "n_test": data.n_test,
+        "recipe": recipe.as_dict(),
+        "test_accuracy": test["accuracy"],
+        "test_loss": test["loss"],
+        "best_epoch": selection.get("best_epoch"),
+    })
+    return net, history

@@ -1,0 +1,70 @@
+"""The MNIST recipe and the networks the models module builds."""
+
+import numpy as np
+import pytest
+
+from numpynn import datasets, models, recipes, training
+
+
+def test_default_recipe_depends_on_the_size_of_the_data():
+    small, large = recipes.default_recipe(8_000), recipes.default_recipe(60_000)
+    assert (small.epochs, small.lr, small.shift, small.schedule) == (30, 5e-3, 1, "cosine")
+    assert (large.epochs, large.lr, large.shift, large.schedule) == (15, 1e-3, 0, "cosine")
+    assert small.validation_split == large.validation_split == 0.1
+
+
+def test_mlp_picks_an_output_that_suits_the_loss():
+    net = models.mlp()
+    assert net.sizes == [784, 128, 64, 10]
+    assert [layer.activation.name for layer in net.layers] == ["sigmoid", "sigmoid", "softmax"]
+    assert models.mlp([4, 1], loss="cross_entropy").layers[-1].activation.name == "sigmoid"
+    assert models.mlp([4, 3, 2], "tanh", "squared_error").layers[-1].activation.name == "tanh"
+    with pytest.raises(ValueError):
+        models.mlp([784])
+
+
+def test_mlp_with_dropout_puts_one_after_each_hidden_layer():
+    net = models.mlp([784, 32, 16, 10], dropout=0.25)
+    assert [layer.name for layer in net.layers] == ["Dense", "Dropout", "Dense", "Dropout", "Dense"]
+    assert all(layer.p == 0.25 for layer in net.layers if layer.name == "Dropout")
+    assert net.n_params == models.mlp([784, 32, 16, 10]).n_params
+
+
+def test_train_classifier_selects_on_validation_and_reports_the_test_set_once():
+    data = datasets.load("mnist-sample")
+    small = datasets.Dataset("tiny", data.x_train[:500], data.y_train[:500], data.x_test[:200],
+                             data.y_test[:200])
+    net, history = recipes.train_classifier(small, models.mlp([784, 16, 10]),
+                                            recipes.Recipe(epochs=2, shift=0), progress=False)
+    assert len(history["val_accuracy"]) == 2
+    # the epochs were scored on 50 held-out training images, never on the test set
+    assert net.metadata["selection"]["validation"].startswith("validation split 0.1 of the training data (50 rows")
+    assert all(round(50 * a) == 50 * a for a in history["val_accuracy"])
+    test = net.evaluate(small.x_test, small.y_test)
+    assert net.metadata["dataset"] == "tiny" and net.metadata["test_accuracy"] == test["accuracy"]
+    assert net.metadata["best_epoch"] == 1 + int(np.argmin(history["val_loss"]))
+    assert net.metadata["recipe"]["epochs"] == 2
+    with pytest.raises(ValueError, match="first layer size 784"):
+        recipes.train_classifier(small, models.mlp([100, 10]), progress=False)
+    with pytest.raises(ValueError, match="last layer size 10"):
+        recipes.train_classifier(small, models.mlp([784, 5]), progress=False)
+    assert np.isfinite(net.params).all()
+
+
+def test_patience_stops_early_and_keeps_the_best_epoch():
+    data = datasets.load("mnist-sample")
+    small = datasets.Dataset("tiny", data.x_train[:400], data.y_train[:400], data.x_test[:100],
+                             data.y_test[:100])
+    # a rate high enough that the validation loss turns up within a few epochs on 360 images
+    recipe = recipes.Recipe(epochs=40, lr=2e-2, schedule="constant", shift=0, patience=3)
+    net, history = recipes.train_classifier(small, models.mlp([784, 64, 10]), recipe, progress=False)
+    sel = net.metadata["selection"]
+    assert sel["stopped_early"] and len(history["epoch"]) < 40
+    best = 1 + int(np.argmin(history["val_loss"]))
+    assert sel["best_epoch"] == best and len(history["epoch"]) == best + 3
+    assert sel["restored_best"]
+    # the weights kept are those of the best epoch: they give its validation loss again
+    _, val_rows = training.split_indices(400, 0.1, seed=0)
+    again = net.evaluate(small.x_train[val_rows], small.y_train[val_rows])
+    assert again["loss"] == pytest.approx(history["val_loss"][best - 1], rel=1e-6)
+    assert again["loss"] < history["val_loss"][-1]
