@@ -1,0 +1,69 @@
+"""The training loop's own rules: validation split, early stopping, argument checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import numpynn as nn
+from numpynn import training
+
+
+def toy(n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 5))
+    return x, (x[:, 0] - x[:, 1] > 0).astype(int)
+
+
+def test_split_is_seeded_disjoint_and_complete():
+    train, val = training.split_indices(100, 0.1, seed=3)
+    assert val.size == 10 and train.size == 90
+    assert np.array_equal(np.sort(np.concatenate([train, val])), np.arange(100))
+    again = training.split_indices(100, 0.1, seed=3)
+    assert np.array_equal(again[1], val)
+    assert not np.array_equal(training.split_indices(100, 0.1, seed=4)[1], val)
+    for bad in (0, 1, -0.5, 1.5):
+        with pytest.raises(ValueError, match="validation_split"):
+            training.split_indices(100, bad, seed=0)
+
+
+def test_validation_split_trains_on_the_rest_only():
+    x, y = toy()
+    net = nn.Network([nn.Dense(5, 8, "tanh"), nn.Dense(8, 2, "softmax")], seed=0)
+    history = net.fit(x, y, epochs=2, batch_size=16, validation_split=0.25, progress=False)
+    train_rows, val_rows = training.split_indices(200, 0.25, seed=0)
+    assert net.evaluate(x[val_rows], y[val_rows])["loss"] == pytest.approx(history["val_loss"][-1], rel=1e-6)
+    # training on the 150 training rows alone visits them in the same order: the same weights
+    twin = nn.Network([nn.Dense(5, 8, "tanh"), nn.Dense(8, 2, "softmax")], seed=0)
+    twin.fit(x[train_rows], y[train_rows], epochs=2, batch_size=16, progress=False)
+    np.testing.assert_array_equal(twin.params, net.params)
+    assert net.metadata["selection"]["validation"].startswith("validation split 0.25")
+
+
+def test_selection_needs_validation_data_and_not_both_kinds():
+    x, y = toy()
+    net = nn.Network([nn.Dense(5, 2, "softmax")])
+    with pytest.raises(ValueError, match="need validation data"):
+        net.fit(x, y, epochs=1, early_stopping=2, progress=False)
+    with pytest.raises(ValueError, match="not both"):
+        net.fit(x, y, epochs=1, validation=(x, y), validation_split=0.1, progress=False)
+    with pytest.raises(ValueError, match="monitor"):
+        net.fit(x, y, epochs=1, validation_split=0.1, monitor="loss", progress=False)
+    with pytest.raises(ValueError, match="early_stopping"):
+        net.fit(x, y, epochs=1, validation_split=0.1, early_stopping=0, progress=False)
+
+
+def test_early_stopping_on_accuracy_with_given_validation_data():
+    x, y = toy(300)
+    net = nn.Network([nn.Dense(5, 16, "tanh"), nn.Dense(16, 2, "softmax")], seed=1)
+    history = net.fit(x[:200], y[:200], epochs=60, batch_size=20, optimizer=nn.Adam(lr=3e-2),
+                      validation=(x[200:], y[200:]), early_stopping=4, monitor="val_accuracy",
+                      restore_best=True, progress=False)
+    acc = history["val_accuracy"]
+    best = int(np.argmax(acc))  # the first epoch with the highest accuracy
+    sel = net.metadata["selection"]
+    assert sel["monitor"] == "val_accuracy" and sel["best_epoch"] == best + 1
+    assert sel["stopped_early"] == (len(acc) < 60)
+    if sel["stopped_early"]:
+        assert len(acc) == best + 1 + 4
+    assert net.evaluate(x[200:], y[200:])["accuracy"] == acc[best]
