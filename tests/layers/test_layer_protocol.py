@@ -10,7 +10,7 @@ import pytest
 
 import numpynn as nn
 from numpynn.cli import main
-from numpynn.layers import LAYERS, Layer
+from numpynn.layers import LAYERS
 
 
 @nn.register_layer

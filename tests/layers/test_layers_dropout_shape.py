@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import numpynn as nn
-from numpynn import datasets, models, recipes
+from numpynn import datasets, models
 
 
 def test_dropout_keeps_each_unit_with_probability_1_minus_p_and_scales_it():
