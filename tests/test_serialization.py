@@ -866,3 +866,37 @@ def test_pytorch_three_line_load(tmp_path: Path) -> None:
         out = model(torch.from_numpy(x)).numpy()
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, net.predict(x), rtol=0, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- older files
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def test_a_model_file_of_format_version_1_still_loads_and_predicts_the_same() -> None:
+    """tests/fixtures/model_v1.safetensors was written by numpynn before the layer protocol
+    (format version 1: sizes and one activation per Dense layer)."""
+    expected = np.load(FIXTURES / "model_v1_expected.npz")
+    net = load(FIXTURES / "model_v1.safetensors")
+    assert [type(layer).__name__ for layer in net.layers] == ["Dense"] * 3
+    assert net.layers[1].activation.name == "leaky_relu" and net.layers[1].activation.alpha == 0.2
+    np.testing.assert_array_equal(net.predict(expected["x"]), expected["probs"])
+    info = describe(FIXTURES / "model_v1.safetensors")
+    assert info["format_version"] == "1" and info["sizes"] == [6, 5, 4, 3]
+    assert [row["type"] for row in info["layers"]] == ["Dense"] * 3
+
+
+def test_a_checkpoint_of_format_version_1_still_resumes() -> None:
+    net, opt, epoch, extra = load_checkpoint(FIXTURES / "checkpoint_v1.safetensors")
+    assert epoch == 2 and extra == {"note": "v1 fixture"} and isinstance(opt, nn.Adam) and opt.t == 4
+    assert net.best_params is None
+    expected = np.load(FIXTURES / "model_v1_expected.npz")
+    np.testing.assert_array_equal(net.predict(expected["x"]), expected["probs"])
+
+
+def test_a_version_1_file_with_sizes_that_do_not_fit_its_tensors_is_refused(tmp_path: Path) -> None:
+    tensors, meta = _parts(FIXTURES / "model_v1.safetensors")
+    arch = json.loads(meta["architecture"])
+    arch["sizes"] = [6, 5, 4, 2]
+    meta["architecture"] = json.dumps(arch)
+    _assert_invalid(_rewrite(tmp_path / "v1.safetensors", tensors, meta), "shape")

@@ -67,3 +67,34 @@ def test_early_stopping_on_accuracy_with_given_validation_data():
     if sel["stopped_early"]:
         assert len(acc) == best + 1 + 4
     assert net.evaluate(x[200:], y[200:])["accuracy"] == acc[best]
+
+
+def test_a_resumed_run_with_restore_best_ends_where_an_uninterrupted_one_does(tmp_path):
+    from numpynn.serialization import load_checkpoint, save_checkpoint
+
+    x, y = toy(300, seed=2)
+
+    def make():
+        return nn.Network([nn.Dense(5, 16, "tanh"), nn.Dropout(0.2), nn.Dense(16, 2, "softmax")], seed=3)
+
+    options = dict(batch_size=20, validation_split=0.2, early_stopping=50, restore_best=True,
+                   schedule="cosine", progress=False)
+    whole = make()
+    history = whole.fit(x, y, epochs=12, optimizer=nn.Adam(lr=5e-2), **options)
+    best = whole.metadata["selection"]["best_epoch"]
+    assert 1 < best < 12, history["val_loss"]  # the best epoch is not the last: restoring matters
+    first = make()
+    opt = nn.Adam(lr=5e-2)
+    path = tmp_path / "ck.safetensors"
+    stop_at = best + 1  # checkpoint after the best epoch: its weights must survive the file
+
+    def checkpoint(epoch, row):  # as numpynn train --checkpoint does, after every epoch
+        save_checkpoint(path, first, opt, epoch)
+        return epoch == stop_at  # then stop, as a kill would
+
+    first.fit(x, y, epochs=12, optimizer=opt, callback=checkpoint, **options)
+    net, opt2, done, _ = load_checkpoint(path)
+    assert done == stop_at and net.best_params is not None
+    net.fit(x, y, epochs=12, optimizer=opt2, initial_epoch=done, **options)
+    assert net.metadata["selection"]["best_epoch"] == best
+    np.testing.assert_array_equal(net.params, whole.params)

@@ -105,6 +105,8 @@ class Network:
         self.seed = seed
         self.metadata: dict[str, Any] = {}  # training facts, saved with the model
         self.optimizer: Any = None  # the optimiser of the last fit, to continue with
+        # θ of the best epoch so far while training with restore_best (checkpoints keep it)
+        self.best_params: Array | None = None
         # θ: every layer's parameters as views into one flat vector; ∇θ likewise
         n = sum(layer.n_params for layer in layers)
         if params is not None:

@@ -55,7 +55,9 @@ optimiser's state arrays as tensors ``optimizer.{name}`` (Adam: ``m``, ``v``;
 SGD with momentum: ``velocity``; each a flat vector of all parameters, in the
 order ``layers.0.W`` (row-major), ``layers.0.b``, ``layers.1.W``, …, that is θ's order) and a
 ``checkpoint`` JSON entry ``{"epoch": 2, "optimizer": {"config": {…}, "t":
-1876, "arrays": ["m", "v"]}, "extra": {…}, "private": {…}}``. :func:`load`
+1876, "arrays": ["m", "v"]}, "extra": {…}, "private": {…}, "best_params":
+false}``; with ``best_params`` true (training with ``restore_best``) the best
+epoch's weights so far are the tensor ``selection.best_params`` (flat, θ's order). :func:`load`
 reads the model in a checkpoint and ignores the rest.
 
 Loading the weights elsewhere, e.g. into PyTorch (``nn.Linear`` keeps its
@@ -196,7 +198,10 @@ def save_checkpoint(
         "optimizer": opt_state,
         "extra": dict(extra or {}),
         "private": private,
+        "best_params": net.best_params is not None,
     }
+    if net.best_params is not None:  # the best epoch's weights, for restore_best after a resume
+        tensors["selection.best_params"] = np.ascontiguousarray(net.best_params, dtype=net.dtype)
     meta["checkpoint"] = _dumps(checkpoint, "checkpoint")
     _write(path, tensors, meta)
 
@@ -558,6 +563,8 @@ def _parse(path: PathLike, header: dict[str, Any], data_len: int,
     if p.checkpoint is not None and p.checkpoint["optimizer"] is not None:
         for name in p.checkpoint["optimizer"]["arrays"]:
             expected[f"optimizer.{name}"] = (n_params,)
+    if p.checkpoint is not None and p.checkpoint["best_params"]:
+        expected["selection.best_params"] = (n_params,)
     for name, shape in expected.items():
         if name not in p.tensors:
             raise _invalid(path, f"tensor {name!r} is missing")
@@ -761,6 +768,9 @@ def _parse_checkpoint(path: PathLike, text: str) -> dict[str, Any]:
             raise bad(f"{key!r} is not a JSON object")
     ckpt.setdefault("extra", {})
     ckpt.setdefault("private", {})
+    ckpt.setdefault("best_params", False)
+    if not isinstance(ckpt["best_params"], bool):
+        raise bad("'best_params' is not true or false")
     if not all(str(k).startswith("_") for k in ckpt["private"]):
         raise bad("'private' holds a key that does not start with '_'")
     if "optimizer" not in ckpt:
@@ -816,6 +826,7 @@ def _load(
     if checkpoint:
         assert parsed.checkpoint is not None
         net.metadata.update(parsed.checkpoint["private"])
+        net.best_params = tensors.get("selection.best_params")
         arrays = {k[len("optimizer."):]: v for k, v in tensors.items() if k.startswith("optimizer.")}
         return net, (parsed.checkpoint, arrays)
     return net, None

@@ -241,6 +241,7 @@ def fit(
                 bar.close()
     if restore_best and tracker.best_params is not None:
         net.params[...] = tracker.best_params
+    net.best_params = None
     _record_selection(net, run, validation, validation_split, tracker, restore_best, stopped_early)
     net.optimizer = opt
     return history
@@ -345,6 +346,7 @@ def _end_epoch(net: Network, run: _Run, epoch: int, row: dict[str, Any], history
         row["val_loss"], row["val_accuracy"] = scores["loss"], scores["accuracy"]
         stop = tracker.update(epoch + 1, row, net.params)
         net.metadata["_selection"] = tracker.state()
+        net.best_params = tracker.best_params
     for key, value in row.items():
         history[key].append(value)
     net.metadata["epochs_trained"] = epoch + 1
@@ -359,6 +361,8 @@ def _resume_tracker(net: Network, tracker: EarlyStopping, initial_epoch: int) ->
         value = state.get("best_value")
         tracker.best_value = math.nan if value is None else float(value)
         tracker.wait = int(state.get("wait") or 0)
+        if tracker.keep_best and net.best_params is not None and net.best_params.shape == net.params.shape:
+            tracker.best_params = net.best_params.copy()
 
 
 def _record_selection(net: Network, run: _Run, validation: Any, validation_split: float,
