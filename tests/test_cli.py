@@ -162,3 +162,38 @@ def test_train_writes_plots(small_digits, tmp_path):
                         "--plots", str(tmp_path / "p"), "--json"])
     assert report["epochs"] == 1
     assert (tmp_path / "p" / "learning_curves.png").exists()
+
+
+def test_train_with_dropout_validation_split_and_patience(small_digits, tmp_path, capsys):
+    out = tmp_path / "drop.safetensors"
+    report = _run_json(["train", "--data", str(small_digits), "--layers", "784,64,32,10", "--dropout", "0.2",
+                        "--validation-split", "0.2", "--patience", "2", "--epochs", "40", "--lr", "0.02",
+                        "--schedule", "constant", "--shift", "0", "--no-progress", "--save", str(out),
+                        "--json"])
+    err = capsys.readouterr().err
+    assert "validation 0.2 of the training images, patience 2" in err
+    assert "dropout 0.2" in err and " val " in err
+    history = report["history"]
+    assert len(history["val_loss"]) < 40  # a rate this high overfits 2,400 images well before 40 epochs
+    best = 1 + int(np.argmin(history["val_loss"]))
+    assert len(history["val_loss"]) == best + 2 and f"kept epoch {best} by validation loss" in err
+    assert report["test_accuracy"] > 0.85
+    info = _run_json(["info", str(out), "--json"])
+    assert [row["type"] for row in info["layers"]] == ["Dense", "Dropout", "Dense", "Dropout", "Dense"]
+    assert info["training"]["selection"]["validation"].startswith("validation split 0.2 of the training data")
+    assert main(["info", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "Dropout" in table and "784 -> 64 -> 64 -> 32 -> 32 -> 10" in table
+
+
+def test_registry_names_are_the_cli_choices(capsys):
+    from numpynn.activations import ACTIVATIONS
+    from numpynn.optimizers import OPTIMIZERS
+
+    assert main(["train", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for name in [*ACTIVATIONS.names(), *OPTIMIZERS.names()]:
+        if name != "softmax":
+            assert name in text
+    assert main(["train", "--activation", "softmax"]) == 2
+    assert "invalid choice" in capsys.readouterr().err
