@@ -351,7 +351,7 @@ class Row:
 
 
 def run_batch(data: Data, batch: int, optimizer: str, args: argparse.Namespace,
-              libs: dict[str, Any], notes: list[str]) -> list[Row]:
+              libs: dict[str, Any]) -> list[Row]:
     default_threads = args.threads or (1 if batch <= 128 else None)
     shown = str(default_threads or default_blas_threads())
     makers: list[tuple[str, Callable[[], Contender]]] = []
@@ -605,7 +605,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows_by_batch: dict[int, list[Row]] = {}
         for batch in args.batches:
             print(f"  {titles[optimizer]}: batch {batch} ...", file=sys.stderr, flush=True)
-            rows_by_batch[batch] = run_batch(data, batch, optimizer, args, libs, notes)
+            rows_by_batch[batch] = run_batch(data, batch, optimizer, args, libs)
         head, body = table(rows_by_batch, n)
         title = (f"{titles[optimizer]}: seconds per epoch of {n:,} rows "
                  f"(peer/numpynn > 1: numpynn is faster)")

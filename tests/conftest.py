@@ -1,7 +1,8 @@
 """Shared fixtures: the element-wise kernel backends that this machine can run.
 
-A test that takes the ``kernel_backend`` fixture runs once per available backend
-(``numpy``, the reference, always; compiled ones when their package is installed).
+A test that takes the ``kernel_backend`` fixture runs once per backend that
+:func:`numpynn._kernels.available` reports here (``numpy``, the reference, always;
+``numba`` when the compiled kernels can be built or loaded).
 """
 
 from __future__ import annotations
@@ -14,32 +15,10 @@ import pytest
 from numpynn import _kernels
 
 
-def _candidates() -> list[str]:
-    """Every backend name numpynn might know: ``numpy`` (the reference) first."""
-    names = ["numpy"]
-    listed = getattr(_kernels, "available", None)
-    if callable(listed):
-        names += list(listed())
-    names += list(getattr(_kernels, "BACKENDS", ()))
-    names += ["numexpr", "numba"]
-    return list(dict.fromkeys(names))
-
-
 @functools.cache
 def available_backends() -> tuple[str, ...]:
-    """The backends that ``_kernels.use`` accepts here (missing packages are skipped)."""
-    names = []
-    previous = _kernels.use("numpy")
-    try:
-        for name in _candidates():
-            try:
-                _kernels.use(name)
-            except (ImportError, ValueError):
-                continue
-            names.append(name)
-    finally:
-        _kernels.use(previous)
-    return tuple(names)
+    """The kernel backends that can run here, the reference (``numpy``) first."""
+    return tuple(_kernels.available())
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
