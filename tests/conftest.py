@@ -1,18 +1,28 @@
-"""Shared fixtures: the element-wise kernel backends that this machine can run.
+"""Shared fixtures, and CI's rule that every test runs.
 
-A test that takes the ``kernel_backend`` fixture runs once per backend that
-:func:`numpynn._kernels.available` reports here (``numpy``, the reference, always;
-``numba`` when the compiled kernels can be built or loaded).
+Kernel backends: a test that takes the ``kernel_backend`` fixture runs once per
+backend that :func:`numpynn._kernels.available` reports here (``numpy``, the
+reference, always; ``numba`` when the compiled kernels can be built or loaded).
+
+Under CI (``CI=true`` in the environment, as ``.ci/run`` is run) a skipped test is
+a failure, and so is a test module that skips itself: a green CI run means that
+every test ran. Outside CI a skip stays a skip, with its reason in the summary.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from numpynn import _kernels
+
+
+def under_ci() -> bool:
+    """Whether this run is CI's: ``CI`` set to true, 1 or yes (any case)."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
 
 
 @functools.cache
@@ -34,3 +44,33 @@ def kernel_backend(request: pytest.FixtureRequest) -> Iterator[str]:
         yield request.param
     finally:
         _kernels.use(previous)
+
+
+# --- CI: nothing may be skipped ----------------------------------------------------------------
+def _skip_reason(longrepr: object) -> str:
+    """The reason pytest recorded for a skip (its longrepr is (path, line, reason))."""
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        reason = str(longrepr[2])
+        return reason.removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+def _fail_the_skip(report: pytest.TestReport | pytest.CollectReport) -> None:
+    report.outcome = "failed"
+    report.longrepr = f"skipped, but under CI (CI=true) every test must run: {_skip_reason(report.longrepr)}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if under_ci() and report.skipped and not hasattr(report, "wasxfail"):
+        _fail_the_skip(report)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if under_ci() and report.skipped:
+        _fail_the_skip(report)
