@@ -2,7 +2,9 @@
 
 Kernel backends: a test that takes the ``kernel_backend`` fixture runs once per
 backend that :func:`numpynn._kernels.available` reports here (``numpy``, the
-reference, always; ``numba`` when the compiled kernels can be built or loaded).
+reference, always; ``numba`` when the compiled kernels can be built or loaded). A
+test that takes ``compiled_backend`` runs once per backend other than the
+reference, to compare it with the reference.
 
 Under CI (``CI=true`` in the environment, as ``.ci/run`` is run) a skipped test is
 a failure, and so is a test module that skips itself: a green CI run means that
@@ -34,16 +36,29 @@ def available_backends() -> tuple[str, ...]:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "kernel_backend" in metafunc.fixturenames:
         metafunc.parametrize("kernel_backend", available_backends(), indirect=True)
+    if "compiled_backend" in metafunc.fixturenames:
+        compiled = [name for name in available_backends() if name != "numpy"]
+        metafunc.parametrize("compiled_backend", compiled, indirect=True)
+
+
+def _select(name: str) -> Iterator[str]:
+    previous = _kernels.use(name)
+    try:
+        yield name
+    finally:
+        _kernels.use(previous)
 
 
 @pytest.fixture
 def kernel_backend(request: pytest.FixtureRequest) -> Iterator[str]:
     """Select one kernel backend for the test, restoring the previous one after."""
-    previous = _kernels.use(request.param)
-    try:
-        yield request.param
-    finally:
-        _kernels.use(previous)
+    yield from _select(request.param)
+
+
+@pytest.fixture
+def compiled_backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Select one backend other than the NumPy reference, restoring the previous one after."""
+    yield from _select(request.param)
 
 
 # --- CI: nothing may be skipped ----------------------------------------------------------------
