@@ -10,6 +10,7 @@ import pytest
 from numpynn.xor import XorResult, train_xor, xor_network
 
 SEEDS = range(100)
+RESTARTING = (9, 22)  # seeds whose first attempt gets stuck: they need restarts
 TRUTH = {(0.0, 0.0): 0.0, (0.0, 1.0): 1.0, (1.0, 0.0): 1.0, (1.0, 1.0): 0.0}
 
 
@@ -38,7 +39,9 @@ def test_every_output_within_tolerance_of_its_target(results):
 def test_restarts_are_counted_and_consistent(results):
     total_restarts = sum(r.restarts for r in results.values())
     print(f"\nXOR: {total_restarts} restarts over {len(results)} seeds")
-    assert total_restarts >= 0
+    # the restart path is exercised (and test_same_seed_same_result replays these seeds)
+    assert all(results[seed].restarts >= 1 for seed in RESTARTING), \
+        {seed: results[seed].restarts for seed in RESTARTING}
     for seed, r in results.items():
         assert 0 <= r.restarts <= 20
         assert 0 < r.epochs <= 5000
@@ -54,7 +57,7 @@ def test_training_time_is_reasonable(results):
 
 
 def test_same_seed_same_result(results):
-    for seed in (0, 9, 22):  # 9 and 22 need restarts
+    for seed in (0, *RESTARTING):  # restarts replay exactly too
         again = train_xor(seed)
         first = results[seed]
         assert again.outputs == first.outputs
