@@ -17,7 +17,7 @@ from numpynn.serialization import load_checkpoint
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
 
-EPOCHS = "10"
+EPOCHS = "16"  # three kills, each two or three epochs after the last, fall inside the run
 TRAIN = ["--data", "mnist-sample", "--shift", "0", "--no-progress", "--no-download"]
 
 
@@ -68,30 +68,61 @@ def test_signal_saves_a_checkpoint_that_resumes_exactly(sig, code, word, tmp_pat
     np.testing.assert_array_equal(_resume(tmp_path), uninterrupted)
 
 
+def _write_mark(path: Path) -> tuple[int, int, int] | None:
+    """What changes each time the file is written (replaced): inode, mtime, size."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def _wait_for_a_write(path: Path, p: subprocess.Popen, since: tuple | None,
+                      timeout: float = 60.0) -> tuple[int, int, int]:
+    """Wait until ``path`` is written again (its mark is no longer ``since``) by the
+    still-running ``p``."""
+    deadline = time.monotonic() + timeout
+    while (mark := _write_mark(path)) is None or mark == since:
+        assert p.poll() is None, f"training ended (exit {p.returncode}) before writing {path.name}"
+        assert time.monotonic() < deadline, f"{path} was not written within {timeout:.0f} s"
+        time.sleep(0.002)
+    return mark
+
+
+def _kill_during_a_later_epoch(p: subprocess.Popen, ck: Path, rng: np.random.Generator) -> None:
+    """Let the run write its checkpoint twice (two epochs done), then SIGKILL it at a
+    random moment of the next epoch and a half: while it trains, or while it writes the
+    next checkpoint (at about one epoch), or in the epoch after."""
+    first = _wait_for_a_write(ck, p, _write_mark(ck))
+    t1 = time.monotonic()
+    _wait_for_a_write(ck, p, first)
+    epoch = time.monotonic() - t1
+    time.sleep(float(rng.uniform(0.0, 1.5 * epoch)))
+    p.send_signal(signal.SIGKILL)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == -signal.SIGKILL, f"the run ended before the kill (exit {p.returncode}): {err}"
+
+
 def test_sigkill_at_random_moments_never_corrupts_the_checkpoint(tmp_path, uninterrupted):
-    """Kill -9 at random moments: the checkpoint on disk is always whole (the old one or the
-    new one), never half-written, and resuming from it ends exactly as an unbroken run."""
+    """Kill -9 at random moments of a running training, three times in a row (the first
+    run, then each resumed one): the checkpoint on disk is always whole (the old one or
+    the new one), never half-written, and resuming from it ends exactly as an unbroken run."""
     rng = np.random.default_rng(0)
-    epochs_seen = []
-    for _ in range(4):
-        if (tmp_path / "ck.safetensors").exists():
+    ck = tmp_path / "ck.safetensors"
+    epochs_seen = [0]
+    for _ in range(3):
+        if ck.exists():
             p = subprocess.Popen([sys.executable, "-m", "numpynn", "train", "--resume",
                                   "ck.safetensors", "--no-progress"], cwd=tmp_path,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         else:
             p = _train("--epochs", EPOCHS, "--checkpoint", "ck.safetensors", cwd=tmp_path)
-            _wait_for(tmp_path / "ck.safetensors")
-        time.sleep(float(rng.uniform(0.3, 2.5)))
-        p.send_signal(signal.SIGKILL)
-        p.communicate(timeout=60)
+        _kill_during_a_later_epoch(p, ck, rng)
         assert not [f for f in os.listdir(tmp_path) if f.endswith(".safetensors")
                     and f != "ck.safetensors" and not f.startswith(".")]
-        if (tmp_path / "ck.safetensors").exists():
-            _, _, done, _ = load_checkpoint(str(tmp_path / "ck.safetensors"))  # always loads
-            epochs_seen.append(done)
-            if done >= int(EPOCHS):
-                break
-    assert epochs_seen, "no checkpoint was ever written"
-    assert epochs_seen == sorted(epochs_seen)
-    if epochs_seen[-1] < int(EPOCHS):
-        np.testing.assert_array_equal(_resume(tmp_path), uninterrupted)
+        _, _, done, _ = load_checkpoint(str(ck))  # always loads
+        assert epochs_seen[-1] < done < int(EPOCHS), (epochs_seen, done)  # killed mid-run, after progress
+        epochs_seen.append(done)
+    print(f"killed with {epochs_seen[1:]} of {EPOCHS} epochs checkpointed")
+    # every time: resuming the thrice-killed run ends exactly where the unbroken one did
+    np.testing.assert_array_equal(_resume(tmp_path), uninterrupted)
