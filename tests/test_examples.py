@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,13 +12,32 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
+def run_example(script: str, cwd: Path) -> str:
+    done = subprocess.run([sys.executable, str(EXAMPLES / script)], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 @pytest.mark.parametrize("script, expected", [
     ("xor.py", "converged=True"),
     ("custom_activation.py", "gradient check OK"),
-    ("mnist.py", "test accuracy"),
 ])
 def test_example_runs(script, expected, tmp_path):
-    done = subprocess.run([sys.executable, str(EXAMPLES / script)], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert expected in done.stdout, done.stdout
+    out = run_example(script, tmp_path)
+    assert expected in out, out
+
+
+def test_mnist_example_reaches_an_accuracy_floor(tmp_path):
+    """30 epochs on the bundled sample's 8,000 real digits: 97.50% on its 2,000 test
+    digits here. A broken backprop, optimiser or schedule could not reach the floor;
+    the saved model, loaded again, scores the same."""
+    out = run_example("mnist.py", tmp_path)
+    printed = re.search(r"test accuracy (\d+(?:\.\d+)?)%", out)
+    assert printed, out
+    accuracy = float(printed.group(1)) / 100
+    assert accuracy > 0.96, out
+    reloaded = re.search(r"'accuracy': (\d+(?:\.\d+)?)", out)
+    assert reloaded, out
+    assert float(reloaded.group(1)) == pytest.approx(accuracy, abs=5e-5), out
+    assert (tmp_path / "mnist.safetensors").is_file()
