@@ -31,10 +31,11 @@ class Registry(Generic[T]):
     def key(self, name: str) -> str:
         return name.strip().lower().replace("-", "_") if self.fold_case else name
 
-    def add(self, name: str, item: T, *aliases: str) -> T:
-        """Register ``item`` under ``name`` (and ``aliases``, which :meth:`names` leaves out)."""
+    def add(self, name: str, item: T, *aliases: str, replace: bool = False) -> T:
+        """Register ``item`` under ``name`` (and ``aliases``, which :meth:`names` leaves out);
+        another item of that name is an error unless ``replace``."""
         key = self.key(name)
-        if key in self._items and self._items[key] is not item:
+        if key in self._items and self._items[key] is not item and not replace:
             raise ValueError(f"a {self.kind} named {name!r} is already registered")
         self._items[key] = item
         for alias in aliases:

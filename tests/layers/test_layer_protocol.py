@@ -14,7 +14,7 @@ from numpynn.layers import LAYERS
 
 
 @nn.register_layer
-class Scale(nn.Layer):
+class Gain(nn.Layer):
     """y = x ⊙ s, one learnable scale per feature."""
 
     def __init__(self, init=1.0):
@@ -38,7 +38,7 @@ class Scale(nn.Layer):
 
 
 def scale_net(seed=0, dtype="float32"):
-    return nn.Network([nn.Dense(4, 6, "tanh"), Scale(0.5), nn.Dense(6, 3, "softmax")], seed=seed, dtype=dtype)
+    return nn.Network([nn.Dense(4, 6, "tanh"), Gain(0.5), nn.Dense(6, 3, "softmax")], seed=seed, dtype=dtype)
 
 
 def data(n=32, seed=0):
@@ -69,12 +69,12 @@ def test_a_user_layer_passes_gradient_check_and_trains():
 
 
 def test_a_wrong_backward_fails_gradient_check():
-    class BadScale(Scale):
+    class BadGain(Gain):
         def backward(self, grad_y):
             self.grads["s"][...] = grad_y.sum(axis=0)  # forgot ⊙ x
             return grad_y * self.params["s"]
 
-    net = nn.Network([nn.Dense(4, 6, "tanh"), BadScale(0.5), nn.Dense(6, 3, "softmax")], seed=0)
+    net = nn.Network([nn.Dense(4, 6, "tanh"), BadGain(0.5), nn.Dense(6, 3, "softmax")], seed=0)
     result = nn.gradient_check(net, *data())
     assert not result.ok and result.worst.startswith("layers.1.s[")
 
@@ -86,10 +86,10 @@ def test_a_registered_user_layer_saves_and_loads(tmp_path):
     path = tmp_path / "scale.safetensors"
     net.save(path)
     back = nn.load(path)
-    assert type(back.layers[1]) is Scale and back.layers[1].init == 0.5
+    assert type(back.layers[1]) is Gain and back.layers[1].init == 0.5
     np.testing.assert_array_equal(back.predict(x), net.predict(x))
     info = nn.serialization.describe(path)
-    assert [row["type"] for row in info["layers"]] == ["Dense", "Scale", "Dense"]
+    assert [row["type"] for row in info["layers"]] == ["Dense", "Gain", "Dense"]
     assert info["layers"][1]["params"] == 6
 
 
@@ -97,20 +97,20 @@ def test_an_unregistered_layer_type_in_a_file_is_one_line_and_exit_2(tmp_path, c
     net = scale_net()
     path = tmp_path / "scale.safetensors"
     net.save(path)
-    saved = LAYERS._items.pop("Scale")
+    saved = LAYERS._items.pop("Gain")
     try:
-        with pytest.raises(nn.InvalidFileError, match="'Scale', which is not a registered layer type"):
+        with pytest.raises(nn.InvalidFileError, match="'Gain', which is not a registered layer type"):
             nn.load(path)
         capsys.readouterr()
         assert main(["info", str(path)]) == 2
         err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and "Scale" in err[0] and "register_layer" in err[0]
+        assert len(err) == 1 and "Gain" in err[0] and "register_layer" in err[0]
     finally:
-        LAYERS.add("Scale", saved)
+        LAYERS.add("Gain", saved)
 
 
 def test_saving_an_unregistered_layer_says_what_to_do(tmp_path):
-    class Loose(Scale):
+    class Loose(Gain):
         pass
 
     net = nn.Network([nn.Dense(4, 6, "tanh"), Loose(), nn.Dense(6, 3, "softmax")])
@@ -150,9 +150,9 @@ def test_shapes_flow_through_build_and_a_mismatch_names_the_layer():
 
 def test_summary_lists_any_layer_with_its_output_shape_and_parameters():
     net = nn.Network([nn.Reshape((1, 4, 4)), nn.Flatten(), nn.Dense(16, 8, "relu"), nn.Dropout(0.2),
-                      Scale(), nn.Dense(8, 3, "softmax")], input_shape=16)
+                      Gain(), nn.Dense(8, 3, "softmax")], input_shape=16)
     text = net.summary()
-    for word in ("Reshape", "1x4x4", "Flatten", "Dropout", "Scale", "136", "27", "relu"):
+    for word in ("Reshape", "1x4x4", "Flatten", "Dropout", "Gain", "136", "27", "relu"):
         assert word in text, text
 
 
@@ -197,8 +197,21 @@ def test_config_round_trips_for_every_built_in_layer():
 def test_copy_keeps_user_layers_and_custom_activations():
     swish = nn.Custom(lambda z: z / (1 + np.exp(-z)),
                       lambda z: (1 + np.exp(-z) + z * np.exp(-z)) / (1 + np.exp(-z)) ** 2, name="swish")
-    net = nn.Network([nn.Dense(4, 6, swish), Scale(2.0), nn.Dense(6, 3, "softmax")], seed=1)
+    net = nn.Network([nn.Dense(4, 6, swish), Gain(2.0), nn.Dense(6, 3, "softmax")], seed=1)
     twin = net.copy("float64")
-    assert twin.layers[0].activation is swish and isinstance(twin.layers[1], Scale)
+    assert twin.layers[0].activation is swish and isinstance(twin.layers[1], Gain)
     x, _ = data()
     np.testing.assert_allclose(twin.predict(x), net.predict(x), rtol=1e-5)
+
+
+def test_registering_a_second_class_under_a_taken_name_is_refused_and_a_redefinition_replaces():
+    with pytest.raises(ValueError, match="already registered"):
+        nn.register_layer(type("Dense", (Gain,), {}))  # would shadow the built-in Dense
+    assert LAYERS["Dense"] is nn.Dense
+    first = LAYERS["Gain"]
+    again = type("Gain", (nn.Layer,), {"__module__": first.__module__, "__qualname__": first.__qualname__,
+                                        "forward": Gain.forward, "backward": Gain.backward})
+    try:
+        assert nn.register_layer(again) is again and LAYERS["Gain"] is again  # a notebook cell run twice
+    finally:
+        LAYERS.add("Gain", first, replace=True)

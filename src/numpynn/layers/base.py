@@ -39,10 +39,20 @@ LAYERS: Registry[type[Layer]] = Registry("layer type", fold_case=False)
 
 
 def register_layer(cls: L) -> L:
-    """Class decorator: make a :class:`Layer` subclass loadable from model files by its name."""
+    """Class decorator: make a :class:`Layer` subclass loadable from model files by its name.
+
+    Defining the same class again (its module and name unchanged, e.g. re-running a
+    notebook cell) replaces the earlier definition; another class of the same name
+    from elsewhere is refused, so it cannot shadow a built-in layer.
+    """
     if not (isinstance(cls, type) and issubclass(cls, Layer)):
         raise TypeError(f"register_layer takes a Layer subclass, not {cls!r}")
-    LAYERS.add(cls.__name__, cls)
+    old = LAYERS.get(cls.__name__)
+    if old is not None and old is not cls and (old.__module__, old.__qualname__) != (
+            cls.__module__, cls.__qualname__):
+        raise ValueError(f"a layer type named {cls.__name__!r} is already registered (from "
+                         f"{old.__module__}): give yours another name")
+    LAYERS.add(cls.__name__, cls, replace=True)
     return cls
 
 
