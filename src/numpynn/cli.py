@@ -343,7 +343,9 @@ def _selection_note(selection: Any) -> str:
 
 def _data_reference(data_arg: str | None, data: Any) -> str:
     """What to pass to --data to get the same data again (a folder as an absolute path)."""
-    if data.name in ("mnist", "mnist-sample"):
+    from .datasets import DATASET_NAMES
+
+    if data.name in DATASET_NAMES:
         return data.name
     return str(Path(data_arg).resolve()) if data_arg else data.name
 
@@ -399,8 +401,10 @@ def _model_and_data(args: argparse.Namespace, quiet: bool) -> tuple[Any, Any]:
     from . import load
 
     net = load(args.model)
+    from .datasets import DATASET_NAMES
+
     name = args.data or net.metadata.get("data") or "mnist-sample"
-    if args.data is None and name not in ("mnist", "mnist-sample") and not Path(name).is_dir():
+    if args.data is None and name not in DATASET_NAMES and not Path(name).is_dir():
         raise UsageError(f"{args.model} was trained on {name}, which is not there now: "
                          "say which data to use with --data")
     data = _load_data(name, download=False, progress=False, quiet=quiet)

@@ -307,7 +307,7 @@ def is_cached(name: str = "mnist") -> bool:
     if name == "mnist":
         folder = mnist_dir()
         return all(_find_idx(folder, stem) is not None for stem in _STEMS)
-    raise ValueError(f"unknown dataset {name!r}: use mnist or mnist-sample")
+    raise ValueError(f"unknown dataset {name!r}: use {', '.join(DATASETS.names())}")
 
 
 def find_mnist(download: bool = False, *, progress: bool = True) -> Path | None:
