@@ -230,8 +230,9 @@ def test_draw_a_digit_and_watch_it_learn(server, browser, tmp_path):
     assert len(browser.find_elements(By.CSS_SELECTOR, "#digits .digit.right")) >= 8
     WebDriverWait(browser, 10).until(lambda d: server.app.model_info()["generation"] == 2)
     new_answer = settled_answer(browser)
-    print(f"after 'watch it learn' ({status.text}) the page says {new_answer}")
-    assert new_answer.isdigit()
+    print(f"after 'watch it learn' ({status.text}) the page says {new_answer}: "
+          f"{browser.find_element(By.ID, 'confidence').text}")
+    assert new_answer == browser.find_element(By.ID, "prediction").text == str(label)  # the drawn digit
 
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert not errors, errors
