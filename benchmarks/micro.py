@@ -70,7 +70,7 @@ class Setup:
         self.xb = np.multiply(self.x[self.idx], np.float32(1 / 255), dtype=np.float32)
         self.yb = self.t[self.idx]
         self.net.forward(self.xb)  # fill every layer's z and a
-        self.net.backward(self.xb, self.yb)
+        self.net.backward(self.yb)
         self.g0 = self.net.grads.copy()
 
 
@@ -134,7 +134,7 @@ def test_sigmoid_delta(benchmark, s, kernels):
 
 def test_backward(benchmark, s, kernels):
     s.net.forward(s.xb)
-    benchmark(s.net.backward, s.xb, s.yb)
+    benchmark(s.net.backward, s.yb)
 
 
 def _optimizer_step(benchmark, s, opt):
@@ -189,7 +189,7 @@ def test_train_step(benchmark, s, kernels):
         yb = np.take(s.t, s.idx, axis=0, out=s.ybuf)
         net.forward(xb)
         net._batch_loss(yb)
-        net.backward(xb, yb)
+        net.backward(yb)
         opt.step(net.params, net.grads)
         _count_correct(net.layers[-1].a, yb)
 
