@@ -130,7 +130,7 @@ def test_sigmoid_delta(benchmark, s, kernels):
     """δ = g ⊙ a ⊙ (1 − a) on the first layer's activations, with fresh gradients every
     call: the kernel overwrites g, and called again on its own output g would shrink
     4x or more a call (a(1 − a) <= 1/4), through subnormals after about 60 calls to
-    zeros after about 80, values that training never times."""
+    zeros after about 80: values that training never sees."""
     a = s.net.layers[0].a
     g0 = np.random.default_rng(1).normal(0.0, 0.01, a.shape).astype(a.dtype)
     g = np.empty_like(g0)
