@@ -24,7 +24,8 @@ from PIL import Image  # noqa: E402
 from numpynn import datasets, images, serialization, web  # noqa: E402
 from numpynn.models import mlp  # noqa: E402
 from numpynn.recipes import Recipe, train_classifier  # noqa: E402
-from numpynn.web import server as web_server  # noqa: E402
+from numpynn.web import api as web_api  # noqa: E402
+from numpynn.web import http as web_http  # noqa: E402
 
 SAMPLE = datasets.load("mnist-sample")
 SMALL = datasets.Dataset(
@@ -163,7 +164,7 @@ def test_static_files(server, path, kind):
 
 def test_page_uses_no_external_resources():
     for name in ("index.html", "app.js", "style.css"):
-        text = (web_server.STATIC_DIR / name).read_text()
+        text = (web_http.STATIC_DIR / name).read_text()
         assert "https://" not in text and "http://" not in text, name
         assert "@import" not in text
 
@@ -176,21 +177,22 @@ def test_head_gives_headers_only(server):
 
 @pytest.mark.parametrize("path", [
     "/../../etc/passwd",
-    "/static/../server.py",
+    "/static/../api.py",
     "/static/../../numpynn/network.py",
     "/%2e%2e/%2e%2e/etc/passwd",
-    "/%2E%2E/server.py",
-    "/static/%2e%2e/server.py",
-    "/..%2fserver.py",
+    "/%2E%2E/api.py",
+    "/static/%2e%2e/api.py",
+    "/..%2fhttp.py",
     "/static/..%2f..%2fnetwork.py",
     "/%2e%2e%2f%2e%2e%2f%2e%2e%2fetc%2fpasswd",
-    "/%252e%252e/server.py",
-    "/....//server.py",
-    "/..\\server.py",
-    "/%5c..%5cserver.py",
+    "/%252e%252e/api.py",
+    "/....//api.py",
+    "/..\\api.py",
+    "/%5c..%5capi.py",
     "//etc/passwd",
     "/etc/passwd",
-    "/server.py",
+    "/http.py",
+    "/trainer.py",
     "/__init__.py",
     "/static",
     "/index.html%00.css",
@@ -272,8 +274,8 @@ def test_predict_png_of_real_mnist_digits(server, net):
         assert len(r["probabilities"]) == 10 and abs(sum(r["probabilities"]) - 1) < 1e-4
         assert r["probability"] == pytest.approx(max(r["probabilities"]), abs=1e-6)
         assert len(r["input"]) == 784 and min(r["input"]) >= 0 and max(r["input"]) <= 1
-        assert [len(h) for h in r["hidden"]] == [32]
-        assert r["hidden_activations"] == ["sigmoid"]
+        assert [(h["index"], h["type"], h["activation"], h["shape"], h["view"], len(h["values"]))
+                for h in r["layers"]] == [(0, "Dense", "sigmoid", [32], "units", 32)]
         assert len(r["saliency"]) == 784 and r["saliency_max"] > 0
         assert "log p" in r["saliency_method"]
         assert r["model"]["sizes"] == [784, 32, 10] and r["model"]["generation"] == 1
@@ -293,7 +295,7 @@ def test_saliency_is_the_gradient_of_the_log_probability(server, net):
         return float(np.log(net64.predict(v[None])[0, c]))
 
     sal = np.asarray(r["saliency"])
-    exact = web_server.analyse(net64, seen)
+    exact = web_api.analyse(net64, seen)
     exact = np.asarray(exact["saliency"])
     np.testing.assert_allclose(sal, exact, rtol=0, atol=1e-3 * np.abs(exact).max())
     eps = 1e-5
@@ -477,7 +479,7 @@ def test_watch_it_learn_trains_and_then_predicts_with_the_new_network(net):
         status, m = api(srv, "GET", "/api/model")
         assert m["sizes"] == [784, 16, 10] and "trained in the page" in m["source"]
         status, r = api(srv, "POST", "/api/predict", {"png": data_url(canvas_png(SAMPLE.x_test[1]))})
-        assert status == 200 and [len(h) for h in r["hidden"]] == [16] and r["model"]["generation"] == 2
+        assert status == 200 and [h["shape"] for h in r["layers"]] == [[16]] and r["model"]["generation"] == 2
     finally:
         srv.shutdown()
 
@@ -595,8 +597,8 @@ def test_serve_refuses_a_missing_or_unsuitable_model(tmp_path):
 
 
 def test_static_folder_is_inside_the_package():
-    root = Path(web_server.__file__).parent / "static"
-    assert web_server.STATIC_DIR == root.resolve()
+    root = Path(web_http.__file__).parent / "static"
+    assert web_http.STATIC_DIR == root.resolve()
     assert {"index.html", "app.js", "style.css"} <= {p.name for p in root.iterdir()}
 
 

@@ -1,5 +1,5 @@
 // numpynn · draw a digit, watch it think. Plain JavaScript, no build step, no network
-// access beyond this page's own server (see numpynn/web/server.py for the JSON API).
+// access beyond this page's own server (see numpynn/web/api.py for the JSON API).
 "use strict";
 
 (() => {
@@ -214,7 +214,8 @@
     paintSaliency(null, null, 1);
     saliencyCaption.innerHTML = 'Where it looks: <span class="pos">red</span> pixels push towards its ' +
       'answer, <span class="neg">blue</span> ones away';
-    for (const strip of hiddenEl.querySelectorAll("canvas")) paintStrip(strip, null);
+    for (const strip of hiddenEl.querySelectorAll("canvas.strip")) paintStrip(strip, null);
+    for (const map of hiddenEl.querySelectorAll("canvas.map")) paintMap(map, null, 0, 1);
     markFresh();
   }
 
@@ -244,7 +245,7 @@
     paintSaliency(r.saliency, r.input, r.saliency_max || 1);
     saliencyCaption.innerHTML = `Where it looks: <span class="pos">red</span> pixels make it surer of ` +
       `“${r.digit}”, <span class="neg">blue</span> ones less sure`;
-    showHidden(r.hidden, r.hidden_activations || []);
+    showHidden(r.layers || []);
     if (r.model) showModel(r.model);
   }
 
@@ -302,39 +303,117 @@
     return STOPS[STOPS.length - 1][1];
   }
 
-  function showHidden(layers, names) {
-    if (hiddenEl.children.length !== layers.length ||
-        [...hiddenEl.querySelectorAll("canvas")].some((c, i) => c.width !== layers[i].length)) {
+  // One block per hidden layer that came back, whatever their number and size: a strip of
+  // coloured cells for a vector of units, small grey maps for a (C, H, W) output.
+  function describeLayer(layer) {
+    const act = layer.activation ? ` ${layer.activation}` : "";
+    if (layer.view === "maps") {
+      const [h, w] = [layer.values[0].length, layer.values[0][0].length];
+      const c = layer.values.length;
+      return `${layer.type} · ${c} map${c === 1 ? "" : "s"} of ${h}×${w}${act ? ` (${act.trim()})` : ""}`;
+    }
+    return `${layer.type} · ${layer.values.length}${act} units`;
+  }
+
+  function layoutKey(layers) {
+    return JSON.stringify(layers.map((l) => [l.index, l.type, l.view, l.shape]));
+  }
+
+  function showHidden(layers) {
+    const key = layoutKey(layers);
+    if (hiddenEl.dataset.key !== key) {
+      hiddenEl.dataset.key = key;
       hiddenEl.textContent = "";
-      layers.forEach((units, i) => {
+      layers.forEach((layer, i) => {
         const block = document.createElement("div");
-        block.innerHTML = `<div class="strip-label"><b>Hidden layer ${i + 1}</b>` +
-          `<span>${units.length} ${names[i] || ""} units</span></div>`;
-        const strip = document.createElement("canvas");
-        strip.className = "strip";
-        strip.width = units.length;
-        strip.height = 1;
-        strip.id = `hidden-${i + 1}`;
-        block.appendChild(strip);
+        block.className = "layer";
+        block.dataset.index = String(layer.index);
+        block.dataset.view = layer.view;
+        const label = document.createElement("div");
+        label.className = "strip-label";
+        const name = document.createElement("b");
+        name.textContent = `Hidden layer ${i + 1}`;
+        const what = document.createElement("span");
+        what.textContent = describeLayer(layer);
+        label.append(name, what);
+        block.title = `layer ${layer.index} of the network, output ${layer.shape.join("×")}`;
+        block.appendChild(label);
+        if (layer.view === "maps") {
+          const maps = document.createElement("div");
+          maps.className = "maps";
+          for (const channel of layer.values) {
+            const map = document.createElement("canvas");
+            map.className = "map";
+            map.height = channel.length;
+            map.width = channel[0].length;
+            maps.appendChild(map);
+          }
+          block.appendChild(maps);
+        } else {
+          const strip = document.createElement("canvas");
+          strip.className = "strip";
+          strip.width = layer.values.length;
+          strip.height = 1;
+          block.appendChild(strip);
+        }
+        block.id = `hidden-${i + 1}`;
         hiddenEl.appendChild(block);
       });
     }
-    const strips = hiddenEl.querySelectorAll("canvas");
-    layers.forEach((units, i) => paintStrip(strips[i], units, names[i]));
+    layers.forEach((layer, i) => {
+      const block = hiddenEl.children[i];
+      if (layer.view === "maps") {
+        // one grey scale for all of a layer's maps, so that channels compare
+        let lo = 0;
+        let hi = 0;
+        for (const channel of layer.values) {
+          for (const row of channel) {
+            for (const v of row) {
+              if (v == null) continue;
+              if (v < lo) lo = v;
+              if (v > hi) hi = v;
+            }
+          }
+        }
+        block.querySelectorAll("canvas.map").forEach((map, c) => paintMap(map, layer.values[c], lo, hi));
+      } else {
+        paintStrip(block.querySelector("canvas.strip"), layer.values, layer.activation);
+      }
+    });
   }
 
   function paintStrip(strip, units, name) {
     const g = strip.getContext("2d");
     const img = g.createImageData(strip.width, 1);
     // sigmoid units live in [0, 1]; anything else is scaled by its largest |value|
-    const bounded = name === "sigmoid";
-    const top = units && !bounded ? Math.max(1e-9, ...units.map(Math.abs)) : 1;
+    let top = 1;
+    if (units && name !== "sigmoid") {
+      top = 1e-9;
+      for (const v of units) if (v != null && Math.abs(v) > top) top = Math.abs(v);
+    }
     for (let i = 0; i < strip.width; i++) {
-      const [r, gr, b] = units ? heat(Math.abs(units[i]) / top) : [11, 11, 20];
+      const [r, gr, b] = units ? heat(Math.abs(units[i] || 0) / top) : [11, 11, 20];
       img.data[4 * i] = r;
       img.data[4 * i + 1] = gr;
       img.data[4 * i + 2] = b;
       img.data[4 * i + 3] = 255;
+    }
+    g.putImageData(img, 0, 0);
+  }
+
+  // a map of H rows of W values, from lo (black) to hi (white); null: all black
+  function paintMap(map, rows, lo, hi) {
+    const g = map.getContext("2d");
+    const img = g.createImageData(map.width, map.height);
+    const span = hi - lo || 1;
+    for (let y = 0; y < map.height; y++) {
+      for (let x = 0; x < map.width; x++) {
+        const v = rows ? rows[y][x] : null;
+        const grey = v == null ? 0 : Math.round((255 * (v - lo)) / span);
+        const k = 4 * (y * map.width + x);
+        img.data[k] = img.data[k + 1] = img.data[k + 2] = grey;
+        img.data[k + 3] = 255;
+      }
     }
     g.putImageData(img, 0, 0);
   }
@@ -345,7 +424,9 @@
       return;
     }
     const acc = m.test_accuracy != null ? ` · ${(100 * m.test_accuracy).toFixed(1)}% on test digits` : "";
-    modelEl.textContent = `Model: ${m.sizes.join("–")} (${m.activations[0]})${acc}`;
+    const hidden = [...new Set(m.activations.slice(0, -1))].join(", ");
+    const shape = (m.description || m.sizes.join("-")).replaceAll("-", "–").replaceAll("x", "×");
+    modelEl.textContent = `Model: ${shape}${hidden ? ` (${hidden})` : ""}${acc}`;
     modelEl.title = m.source;
     modelGeneration = m.generation;
   }
@@ -397,8 +478,12 @@
     trainStatus.dataset.state = s.state;
     trainStatus.dataset.epoch = String(s.epoch);
     const h = s.history;
-    const lastAcc = h.val_accuracy.length ? h.val_accuracy[h.val_accuracy.length - 1] : null;
-    const acc = lastAcc != null ? `, ${(100 * lastAcc).toFixed(1)}% of test digits right` : "";
+    // the validation split's accuracy (training accuracy only when the recipe holds none out)
+    const last = (xs) => (xs && xs.length ? xs[xs.length - 1] : null);
+    const valAcc = last(h.val_accuracy);
+    const trainAcc = last(h.accuracy);
+    const acc = valAcc != null ? `, validation accuracy ${(100 * valAcc).toFixed(1)}%`
+      : (trainAcc != null ? `, training accuracy ${(100 * trainAcc).toFixed(1)}%` : "");
     const net = s.layers.join("–");
     if (s.state === "running") {
       trainStatus.textContent = `Training a fresh ${net} network: epoch ${s.epoch} of ${s.epochs}${acc}…`;
@@ -494,12 +579,12 @@
     plot(g, 0, panel, h, "Loss (cross-entropy) per epoch", epochs, 0, Math.ceil(lossMax / lossStep) * lossStep,
       lossStep, [
         { values: hist.loss, colour: "#4f46e5", label: "training" },
-        { values: hist.val_loss, colour: "#f59e0b", label: "test" },
+        { values: hist.val_loss, colour: "#f59e0b", label: "validation" },
       ], (v) => String(Math.round(v * 100) / 100), hist.epoch);
     plot(g, panel + gap, panel, h, "Accuracy per epoch", epochs, Math.floor(minAcc / accStep) * accStep, 1,
       accStep, [
         { values: hist.accuracy, colour: "#4f46e5", label: "training" },
-        { values: hist.val_accuracy, colour: "#f59e0b", label: "test" },
+        { values: hist.val_accuracy, colour: "#f59e0b", label: "validation" },
       ], (v) => `${Math.round(100 * v)}%`, hist.epoch);
   }
 

@@ -1,0 +1,465 @@
+"""The HTTP server behind ``numpynn serve``: the page's static files and its JSON API.
+
+The endpoints and their answers are documented in :mod:`numpynn.web.api`
+(what a network makes of a drawing) and :mod:`numpynn.web.trainer` (the
+"watch it learn" job); this module is the plumbing: routes, limits, refusals,
+the server's life cycle and :func:`serve`.
+
+Why the standard library's :class:`http.server.ThreadingHTTPServer`
+--------------------------------------------------------------------
+The page is for one person on their own machine: a handful of small requests
+a second. ``http.server`` does that with no dependency at all (numpynn needs
+only NumPy, plus Pillow to read the drawing), starts instantly, and a thread
+per connection keeps the page responsive while a network trains in the
+background. It is not a production web server (no TLS, no authentication, no
+protection against floods), so by default it listens on 127.0.0.1 only, and
+:func:`serve` warns when asked to listen anywhere else.
+
+Hardening that costs nothing: request bodies are limited to
+:data:`MAX_BODY_BYTES`; POSTs must be ``Content-Type: application/json`` (a
+cross-site form cannot send that without a CORS preflight, which this server
+never grants); a loopback server only answers requests whose ``Host`` is a
+loopback name (no DNS rebinding); static files come only from the package's
+``static`` folder; every error is a JSON ``{"error": "..."}`` with no traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import ipaddress
+import json
+import socket
+import socketserver
+import sys
+import threading
+import traceback
+import webbrowser
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from ..network import Network
+from .api import ApiError, App, _one_line, check_network, describe
+from .trainer import Trainer, _say, load_or_train_default
+
+__all__ = ["MAX_BODY_BYTES", "STATIC_DIR", "Handler", "WebServer", "is_loopback", "make_server", "serve"]
+
+#: Largest request body accepted (a 280x280 drawing as a PNG data URL is ~20 KiB).
+MAX_BODY_BYTES = 1024 * 1024
+#: A body over the limit but under this is read and dropped before the 413 (larger: cut off).
+_DRAIN_LIMIT = 16 * MAX_BODY_BYTES
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+    ".ico": "image/x-icon",
+}
+PAGE_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.1, localhost, ::1 (and the rest of 127.0.0.0/8)."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _static_file(path: str) -> Path | None:
+    """The file in the static folder that a URL path names, or None.
+
+    The path is URL-decoded, then resolved (following ``..`` and links), and
+    must then be a file directly inside the static folder with a known type.
+    """
+    try:
+        name = unquote(path, errors="strict")
+    except UnicodeDecodeError:
+        return None
+    if "\x00" in name or "\\" in name:
+        return None
+    name = name.lstrip("/")
+    if name.startswith("static/"):
+        name = name[len("static/"):]
+    if name in ("", "index.html"):
+        name = "index.html"
+    root = STATIC_DIR.resolve()
+    try:
+        candidate = (root / name).resolve()
+    except (OSError, ValueError, RuntimeError):
+        return None
+    if candidate.parent != root or not candidate.is_file():
+        return None
+    if candidate.suffix.lower() not in CONTENT_TYPES:
+        return None
+    return candidate
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Routes requests to the static files and the JSON API (see :mod:`numpynn.web.api`)."""
+
+    server: WebServer
+    server_version = "numpynn-web"
+    sys_version = ""
+    protocol_version = "HTTP/1.1"
+    timeout = 30  # seconds a connection may sit idle (or dribble a request)
+    error_content_type = "application/json"
+
+    API_ROUTES: dict[str, tuple[str, ...]] = {
+        "/api/predict": ("POST",),
+        "/api/train": ("POST",),
+        "/api/train/status": ("GET", "HEAD"),
+        "/api/model": ("GET", "HEAD"),
+    }
+
+    # -- plumbing ---------------------------------------------------------------
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.app.verbose:
+            super().log_message(format, *args)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Errors found by http.server itself (bad request line, unknown method, ...) as JSON too."""
+        try:
+            phrase = HTTPStatus(code).phrase
+        except ValueError:
+            phrase = "error"
+        self.close_connection = True
+        self._send_json(code, {"error": _one_line(message or phrase)}, close=True)
+
+    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None,
+              close: bool = False) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Referrer-Policy", "no-referrer")
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        if close:
+            self.close_connection = True
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD" and status >= 200 and status not in (204, 304):
+            self.wfile.write(body)
+
+    def _send_json(self, status: int, obj: Any, headers: dict[str, str] | None = None,
+                   close: bool = False) -> None:
+        body = json.dumps(obj, separators=(",", ":"), allow_nan=False).encode("utf-8")
+        self._send(status, body, "application/json; charset=utf-8", headers, close)
+
+    def _read_json(self) -> Any:
+        """The request body as JSON, within MAX_BODY_BYTES (read nothing if it is too big)."""
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if ctype != "application/json":
+            self.close_connection = True
+            raise ApiError(415, "send the body as JSON with Content-Type: application/json")
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True
+            raise ApiError(411, "send a Content-Length (chunked bodies are not accepted)")
+        length_text = self.headers.get("Content-Length")
+        if length_text is None:
+            self.close_connection = True
+            raise ApiError(411, "send a Content-Length")
+        try:
+            length = int(length_text.strip())
+        except ValueError:
+            length = -1
+        if length < 0 or not length_text.strip().isdigit():
+            self.close_connection = True
+            raise ApiError(400, "bad Content-Length")
+        if length > MAX_BODY_BYTES:
+            self.close_connection = True
+            if length <= _DRAIN_LIMIT:  # read and drop it, so the client sees the answer, not a reset
+                self._discard(length)
+            raise ApiError(413, f"the request body is too large: {length:,} bytes, at most "
+                                f"{MAX_BODY_BYTES:,}")
+        body = self.rfile.read(length) if length else b""
+        self._body_read = True
+        if len(body) != length:
+            self.close_connection = True
+            raise ApiError(400, "the request body ended early")
+        if not body.strip():
+            return None
+
+        def no_constants(name: str) -> Any:
+            raise ValueError(f"{name} is not valid JSON")
+
+        try:
+            return json.loads(body.decode("utf-8"), parse_constant=no_constants)
+        except UnicodeDecodeError:
+            raise ApiError(400, "the body is not UTF-8 text") from None
+        except (ValueError, RecursionError) as e:
+            raise ApiError(400, f"malformed JSON: {_one_line(e)}") from None
+
+    def _discard(self, length: int) -> None:
+        left = length
+        while left > 0:
+            chunk = self.rfile.read(min(left, 65536))
+            if not chunk:
+                break
+            left -= len(chunk)
+        self._body_read = True
+
+    def _check_host(self) -> None:
+        """A loopback server answers only loopback Host names (defeats DNS rebinding)."""
+        if not self.server.loopback:
+            return
+        host = self.headers.get("Host")
+        if host is None:
+            return
+        name = host.strip()
+        if name.startswith("["):
+            name = name[1:].split("]")[0]
+        elif name.count(":") == 1:
+            name = name.split(":")[0]
+        if not is_loopback(name):
+            raise ApiError(403, "this server only answers requests addressed to a loopback name "
+                                "(127.0.0.1, localhost, ::1)")
+
+    # -- dispatch ---------------------------------------------------------------
+    def _dispatch(self) -> None:
+        self._body_read = False
+        try:
+            self._check_host()
+            url = urlsplit(self.path)
+            path = url.path or "/"
+            if path in self.API_ROUTES:
+                allowed = self.API_ROUTES[path]
+                if self.command not in allowed:
+                    raise ApiError(405, f"{path} accepts {' and '.join(allowed)}, not {self.command}",
+                                   {"Allow": ", ".join(allowed)})
+                self._api(path, url.query)
+            elif path == "/api" or path.startswith("/api/"):
+                raise ApiError(404, f"no such API endpoint: {path}")
+            else:
+                self._static(path)
+        except ApiError as e:
+            if not self._body_read and (self.headers.get("Transfer-Encoding")
+                                        or (self.headers.get("Content-Length") or "0").strip() != "0"):
+                self.close_connection = True  # the unread body must not be taken for the next request
+            self._send_json(e.status, {"error": e.message}, e.headers, close=self.close_connection)
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            self.close_connection = True
+        except Exception:  # never a traceback in a response
+            traceback.print_exc(file=sys.stderr)
+            with contextlib.suppress(OSError):
+                self._send_json(500, {"error": "internal server error (details in the server's log)"},
+                                close=True)
+
+    def _api(self, path: str, query: str) -> None:
+        app = self.server.app
+        if path == "/api/predict":
+            self._send_json(200, app.predict(self._read_json()))
+        elif path == "/api/train":
+            payload = self._read_json()
+            if payload not in (None, {}):
+                raise ApiError(400, "/api/train takes no options: send {}")
+            self._send_json(202, self._trainer().start())
+        elif path == "/api/train/status":
+            flags = parse_qs(query)
+            pixels = flags.get("pixels", ["0"])[-1].lower() in ("1", "true", "yes")
+            self._send_json(200, self._trainer().status(pixels=pixels))
+        elif path == "/api/model":
+            self._send_json(200, app.model_info())
+
+    def _trainer(self) -> Trainer:
+        trainer = self.server.app.trainer
+        if trainer is None:
+            raise ApiError(503, "this server does not train networks")
+        return trainer
+
+    def _static(self, path: str) -> None:
+        file = _static_file(path)
+        if file is None:
+            raise ApiError(404, f"not found: {path[:200]}")
+        if self.command not in ("GET", "HEAD"):
+            raise ApiError(405, f"{path[:200]} accepts GET and HEAD, not {self.command}",
+                           {"Allow": "GET, HEAD"})
+        headers = {"Content-Security-Policy": PAGE_CSP} if file.suffix == ".html" else {}
+        self._send(200, file.read_bytes(), CONTENT_TYPES[file.suffix.lower()], headers)
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _dispatch
+
+
+class WebServer(ThreadingHTTPServer):
+    """A :class:`ThreadingHTTPServer` holding an :class:`App`.
+
+    Use it in a background thread (``server.start()`` or
+    ``Thread(target=server.serve_forever)``) and end it with
+    :meth:`shutdown`, which also stops a training job, closes the listening
+    socket and any kept-alive connections. Works as a context manager.
+    """
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, app: App, host: str = "127.0.0.1", port: int = 8000) -> None:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as e:
+            raise OSError(f"cannot listen on {host!r}: {e.strerror}") from None
+        self.address_family = infos[0][0]
+        self.app = app
+        self.loopback = is_loopback(host)
+        self._serving = False
+        self._closed = False
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        try:
+            super().__init__((host, port), Handler)
+        except OSError as e:
+            why = e.strerror or _one_line(e)
+            hint = " (is another server using it? try another port, or 0 for any free one)" \
+                if e.errno == errno.EADDRINUSE else ""
+            raise OSError(e.errno, f"cannot listen on {host} port {port}: {why}{hint}") from None
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind looks the host name up (socket.getfqdn), which can
+        # stall for seconds without DNS; the name is not needed here.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """The page's address, e.g. ``http://127.0.0.1:8000/`` (a wildcard host shows as 127.0.0.1)."""
+        host = str(self.server_address[0])
+        if host in ("0.0.0.0", ""):
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "::1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}/"
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        self._serving = True
+        super().serve_forever(poll_interval)
+
+    def start(self) -> threading.Thread:
+        """Serve in a daemon thread; returns it."""
+        self._thread = threading.Thread(target=self.serve_forever, name="numpynn-web", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def shutdown(self) -> None:
+        """Stop serving, stop a training job, close the socket and open connections. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.app.trainer is not None:
+            self.app.trainer.stop(timeout=10.0)
+        if self._serving:
+            super().shutdown()
+        self.server_close()
+        with self._connections_lock:
+            open_connections = list(self._connections)
+        for conn in open_connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        if self._thread is not None:
+            self._thread.join(5.0)
+
+    def __enter__(self) -> WebServer:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.shutdown()
+
+
+def make_server(
+    net: Network | None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    source: str = "",
+    train_data: Any = None,
+    train_layers: tuple[int, ...] | None = None,
+    train_recipe: Any = None,
+    verbose: bool = False,
+) -> WebServer:
+    """A ready-to-run server for ``net`` (None: no network until "watch it learn" trains one).
+
+    ``port=0`` picks a free port (see ``server.port`` / ``server.url``). Run it
+    with ``server.serve_forever()`` (blocking) or ``server.start()`` (a
+    background thread) and end it with ``server.shutdown()``.
+
+    ``train_data`` (a :class:`~numpynn.datasets.Dataset`; default the bundled
+    MNIST sample), ``train_layers`` (default 784-128-64-10) and
+    ``train_recipe`` (a :class:`~numpynn.recipes.Recipe`; default
+    :func:`~numpynn.web.trainer.web_recipe`: 10 epochs, each scored on a
+    validation split of a tenth of the training images) set up "watch it
+    learn"; ``verbose`` logs every request to stderr.
+    """
+    app = App(net, source, verbose=verbose)
+    app.trainer = Trainer(app, train_data, train_layers, train_recipe)
+    return WebServer(app, host, port)
+
+
+# ----------------------------------------------------------------------------- serve
+
+
+def serve(
+    model: str | Path | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    open_browser: bool = False,
+    progress: bool = True,
+) -> None:
+    """Serve the page for ``model`` (a saved network; None: the cached web model,
+    trained first if missing) until Ctrl-C."""
+    if model is None:
+        net, source = load_or_train_default(progress=progress)
+    else:
+        from ..serialization import load
+
+        net = load(model)
+        check_network(net)
+        source = f"{model} ({describe(net, accuracy=True)})"
+    if not is_loopback(host):
+        _say(f"numpynn serve: warning: listening on {host}: anyone who can reach this machine can use "
+             "the page and its API (no authentication, no TLS); use --host 127.0.0.1 to keep it local")
+    server = make_server(net, host, port, source=source)
+
+    def opener() -> None:
+        with contextlib.suppress(Exception):
+            webbrowser.open(server.url)
+
+    print(f"numpynn serve: model {source}", flush=True)
+    print(f"numpynn serve: open {server.url} (Ctrl-C to stop)", flush=True)
+    if open_browser:
+        threading.Thread(target=opener, daemon=True).start()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("numpynn serve: stopped", flush=True)
+    finally:
+        server.shutdown()
