@@ -4,8 +4,9 @@ Every contender trains the same network, 784-128-64-10 with sigmoid hidden
 layers and a softmax + cross-entropy output, in float32, on the same
 60,000 x 784 uint8 images, with the same optimiser (Adam, lr 1e-3, or SGD,
 lr 0.1, momentum 0.9). Epochs are interleaved: each round runs one epoch of
-every contender in turn (the order rotates from round to round), so a noisy
-machine slows them all alike. Round 0 is a warm-up and is not timed.
+every contender in turn, in an order shuffled afresh each round (with a fixed
+seed, so a run can be repeated), so a noisy machine slows them all alike and no
+contender always follows the same neighbour. Round 0 is a warm-up and is not timed.
 
     python benchmarks/compare.py                      # batch 32, 64, 128, 256; Adam
     python benchmarks/compare.py --optimizer both --markdown results.md
@@ -350,6 +351,14 @@ class Row:
         return statistics.median(self.times)
 
 
+def round_orders(n: int, rounds: int, seed: int = SEED) -> list[list[int]]:
+    """The order the ``n`` contenders run in, round by round: a fresh shuffle each round
+    from a fixed seed. (A rotation would keep the neighbours: each contender would
+    always run right after the same one, inheriting its caches and clock state.)"""
+    rng = np.random.default_rng(seed)
+    return [[int(j) for j in rng.permutation(n)] for _ in range(rounds)]
+
+
 def run_batch(data: Data, batch: int, optimizer: str, args: argparse.Namespace,
               libs: dict[str, Any]) -> list[Row]:
     default_threads = args.threads or (1 if batch <= 128 else None)
@@ -376,16 +385,15 @@ def run_batch(data: Data, batch: int, optimizer: str, args: argparse.Namespace,
     contenders = [make() for _, make in makers]
     times: list[list[float]] = [[] for _ in contenders]
     rounds = args.epochs + 1  # round 0 is the warm-up
-    for r in range(rounds):
-        k = r % len(contenders)  # rotate who goes first
-        for j in list(range(k, len(contenders))) + list(range(k)):
+    for r, order in enumerate(round_orders(len(contenders), rounds)):
+        for j in order:
             seconds = contenders[j].epoch()
             contenders[j].last = seconds
             if r > 0:
                 times[j].append(seconds)
-        if args.verbose:
+        if args.verbose:  # in the order they ran
             label = "warm-up" if r == 0 else f"round {r}"
-            line = ", ".join(f"{c.short} {c.last:.3f}" for c in contenders)
+            line = ", ".join(f"{contenders[j].short} {contenders[j].last:.3f}" for j in order)
             print(f"    batch {batch} {label}: {line}", file=sys.stderr, flush=True)
     rows = []
     for c, t in zip(contenders, times, strict=True):
