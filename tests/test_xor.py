@@ -51,9 +51,12 @@ def test_restarts_are_counted_and_consistent(results):
     assert any(r.restarts == 0 for r in results.values())
 
 
-def test_training_time_is_reasonable(results):
-    median = statistics.median(r.seconds for r in results.values())
-    assert median < 0.5, f"median {median:.3f} s per seed"
+def test_convergence_takes_few_epochs(results):
+    """Work, not wall time (speed is measured in benchmarks/): the median seed converges
+    in 150 epochs of full-batch descent at rate 20, the slowest successful attempt in 675."""
+    median = statistics.median(r.epochs for r in results.values())
+    assert median <= 200, f"median {median} epochs per seed"
+    assert max(r.epochs for r in results.values()) <= 1000  # within the restart patience
 
 
 def test_same_seed_same_result(results):
