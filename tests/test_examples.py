@@ -41,3 +41,15 @@ def test_mnist_example_reaches_an_accuracy_floor(tmp_path):
     assert reloaded, out
     assert float(reloaded.group(1)) == pytest.approx(accuracy, abs=5e-5), out
     assert (tmp_path / "mnist.safetensors").is_file()
+
+
+def test_custom_layer_example_checks_trains_saves_and_loads(tmp_path):
+    """The Scale layer of the layer protocol: its backward agrees with finite differences,
+    it learns (the scales move off their initial 0.5), and it comes back from a file."""
+    out = run_example("custom_layer.py", tmp_path)
+    assert "gradient check OK" in out, out
+    accuracy = float(re.search(r"test accuracy (\d+\.\d+)%", out).group(1))
+    assert accuracy > 90, out
+    scales = [float(v) for v in re.search(r"learned scales: \[([^\]]*)\]", out).group(1).split()]
+    assert len(scales) == 5 and all(abs(v - 0.5) > 0.05 for v in scales), out
+    assert "saved and loaded: Scale, identical predictions: True" in out, out
