@@ -21,7 +21,8 @@ import pytest
 pytest.importorskip("PIL")
 from PIL import Image  # noqa: E402
 
-from numpynn import datasets, images, serialization, web  # noqa: E402
+import numpynn as nn  # noqa: E402
+from numpynn import cli, datasets, images, serialization, web  # noqa: E402
 from numpynn.models import mlp  # noqa: E402
 from numpynn.recipes import Recipe, train_classifier  # noqa: E402
 from numpynn.web import api as web_api  # noqa: E402
@@ -447,6 +448,198 @@ def test_predict_without_a_network_is_503():
 def test_make_server_refuses_a_network_that_is_not_for_28x28_digits():
     with pytest.raises(ValueError, match="784"):
         web.make_server(mlp((100, 10)), "127.0.0.1", 0)
+
+
+# ----------------------------------------------------------------------------- hidden layers of any kind
+
+
+def odd_network() -> nn.Network:
+    """Three hidden Dense layers of odd widths and activations, with Dropout between them."""
+    return nn.Network([
+        nn.Dense(784, 37, "sigmoid"), nn.Dropout(0.3),
+        nn.Dense(37, 23, "relu"), nn.Dropout(0.2),
+        nn.Dense(23, 11, "tanh"),
+        nn.Dense(11, 10, "softmax"),
+    ], seed=3)
+
+
+class PoolMaps(nn.Layer):
+    """(1, 28, 28) -> (2, 14, 14): a 2x2 mean pool p, and s·p with a learnable scale s.
+
+    A stand-in for a convolution (a layer whose output is channels of maps)."""
+
+    def build(self, input_shape):
+        self.add_param("s", (1,), init="ones")
+        _, h, w = input_shape
+        return (2, h // 2, w // 2)
+
+    def forward(self, x, training=False):
+        b, _, h, w = x.shape
+        self.p = x.reshape(b, 1, h // 2, 2, w // 2, 2).mean(axis=(3, 5))
+        return np.concatenate([self.p, self.params["s"][0] * self.p], axis=1)
+
+    def backward(self, grad_y):
+        self.grads["s"][0] = (grad_y[:, 1:] * self.p).sum()
+        grad_p = grad_y[:, :1] + self.params["s"][0] * grad_y[:, 1:]
+        return np.repeat(np.repeat(grad_p, 2, axis=2), 2, axis=3) / 4
+
+
+def maps_network(reshape: bool) -> nn.Network:
+    """784 values (reshaped to one 28x28 channel) or a (1, 28, 28) input, through PoolMaps."""
+    tail = [PoolMaps(), nn.Flatten(), nn.Dense(392, 10, "softmax")]
+    if reshape:
+        return nn.Network([nn.Reshape((1, 28, 28)), *tail], input_shape=(784,), seed=1)
+    return nn.Network(tail, input_shape=(1, 28, 28), seed=1)
+
+
+def own_forward(net: nn.Network, x: np.ndarray) -> list[np.ndarray]:
+    """Each layer's output for one input, by the network's own layers in inference mode."""
+    y = np.asarray(x, dtype=net.dtype).reshape(1, *net.input_shape)
+    outputs = []
+    for layer in net.layers:
+        y = layer.forward(y, training=False)
+        outputs.append(np.array(y[0]))
+    return outputs
+
+
+def test_predict_returns_exactly_the_hidden_layers_that_compute():
+    net = odd_network()
+    raw = canvas_png(SAMPLE.x_test[0])
+    x = images.preprocess(raw)
+    srv = start(net)
+    try:
+        status, r = api(srv, "POST", "/api/predict", {"png": data_url(raw)})
+    finally:
+        srv.shutdown()
+    assert status == 200, r
+    layers = r["layers"]
+    # Dropout (the identity at inference) is not shown; nor is the output layer
+    assert [(h["index"], h["type"], h["activation"], h["shape"], h["view"]) for h in layers] == [
+        (0, "Dense", "sigmoid", [37], "units"),
+        (2, "Dense", "relu", [23], "units"),
+        (4, "Dense", "tanh", [11], "units"),
+    ]
+    expected = own_forward(net, x)
+    for h in layers:
+        want = expected[h["index"]]
+        assert np.asarray(h["values"]).shape == want.shape
+        np.testing.assert_allclose(h["values"], want, rtol=1e-3, atol=1e-6)
+    assert np.count_nonzero(expected[2]) < 23  # the ReLU layer is really seen as it is
+    np.testing.assert_allclose(r["probabilities"], net.predict(x[None])[0], atol=1e-5)
+    model = r["model"]
+    assert model["description"] == "784-37-23-11-10"
+    assert model["activations"] == ["sigmoid", "relu", "tanh", "softmax"]
+    assert [m["type"] for m in model["layers"]] == ["Dense", "Dropout", "Dense", "Dropout", "Dense", "Dense"]
+
+
+@pytest.mark.parametrize("reshape", [True, False], ids=["784 values reshaped", "a (1, 28, 28) input"])
+def test_a_layer_of_channels_comes_back_as_maps(reshape):
+    net = maps_network(reshape)
+    x = images.preprocess(canvas_png(SAMPLE.x_test[1]))
+    r = web_api.analyse(net, x)
+    first = 1 if reshape else 0  # Reshape and Flatten pass their input through
+    assert [(h["index"], h["type"], h["shape"], h["view"]) for h in r["layers"]] == [
+        (first, "PoolMaps", [2, 14, 14], "maps")]
+    values = np.asarray(r["layers"][0]["values"])
+    assert values.shape == (2, 14, 14)
+    np.testing.assert_allclose(values, own_forward(net, x)[first], rtol=1e-3, atol=1e-6)
+    assert len(r["saliency"]) == 784 and r["saliency_max"] > 0
+    app = web.App(net)
+    assert app.model_info()["description"] == ("784-2x14x14-10" if reshape else "1x28x28-2x14x14-10")
+
+
+def refused_networks() -> list[tuple[str, Any, list[str]]]:
+    return [
+        ("two inputs", lambda: mlp((2, 2, 1)), ["28x28", "784 inputs", "takes 2 inputs"]),
+        ("100 inputs", lambda: mlp((100, 10)), ["28x28", "takes 100 inputs"]),
+        ("784 values, not an image", lambda: nn.Network([nn.Flatten(), nn.Dense(784, 10, "softmax")],
+                                                        input_shape=(4, 196)), ["28x28", "shape 4x196"]),
+        ("one sigmoid output", lambda: mlp((784, 8, 1)),
+         ["one row of class probabilities", "softmax", "1 sigmoid output"]),
+        ("ten sigmoid outputs", lambda: nn.Network([nn.Dense(784, 10, "sigmoid")], loss="squared_error"),
+         ["one row of class probabilities", "10 sigmoid outputs"]),
+    ]
+
+
+@pytest.mark.parametrize("name, make, words", refused_networks(), ids=[n[0] for n in refused_networks()])
+def test_a_network_the_page_cannot_show_is_one_clear_line(tmp_path, capsys, name, make, words):
+    net = make()
+    with pytest.raises(ValueError) as caught:
+        web.check_network(net)
+    for word in words:
+        assert word in str(caught.value), str(caught.value)
+    with pytest.raises(ValueError, match="the page needs"):
+        web.make_server(net, "127.0.0.1", 0)
+    path = tmp_path / "model.safetensors"
+    net.save(str(path))
+    assert cli.main(["serve", str(path), "--port", "0"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1, err
+    assert err.startswith("numpynn serve: error: the page needs") and words[-1] in err, err
+
+
+def test_the_page_draws_every_hidden_layer(tmp_path):
+    """In Chromium: the page builds one strip per hidden layer of the odd network (37, 23 and
+    11 cells) and small grey maps for a (C, H, W) layer, painted from the answer."""
+    webdriver = pytest.importorskip("selenium.webdriver", reason="drawing the page needs Selenium")
+    chromium, chromedriver = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+    if not (chromium.exists() and chromedriver.exists()):
+        pytest.skip("drawing the page needs chromium and chromedriver (apt-get install chromium "
+                    "chromium-driver)")
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(chromium)
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1280,1200", "--no-first-run", "--disable-background-networking"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    service = webdriver.ChromeService(executable_path=str(chromedriver),
+                                      log_output=str(tmp_path / "chromedriver.log"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SE_OFFLINE", "true")
+        driver = webdriver.Chrome(options=options, service=service)
+    servers = [start(odd_network()), start(maps_network(reshape=True))]
+    try:
+        seen = []
+        for srv in servers:
+            driver.get(srv.url)
+            WebDriverWait(driver, 20).until(lambda d: "784" in d.find_element("id", "model").text)
+            canvas = driver.find_element("id", "canvas")
+            (ActionChains(driver).move_to_element_with_offset(canvas, 0, -80).click_and_hold()
+             .move_by_offset(0, 80).move_by_offset(0, 80).release().perform())  # a "1"
+            WebDriverWait(driver, 20).until(
+                lambda d: d.find_element("id", "prediction").get_attribute("data-digit")
+                and d.find_element("id", "prediction").get_attribute("data-fresh") == "true")
+            seen.append(driver.execute_script("""
+                const paint = (c) => {  // distinct colours painted on a canvas
+                  const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+                  const colours = new Set();
+                  for (let i = 0; i < d.length; i += 4) colours.add(`${d[i]},${d[i + 1]},${d[i + 2]}`);
+                  return colours.size;
+                };
+                return [...document.querySelectorAll("#hidden .layer")].map((block) => ({
+                  index: Number(block.dataset.index),
+                  label: block.querySelector(".strip-label").textContent,
+                  strips: [...block.querySelectorAll("canvas.strip")].map((c) => [c.width, c.height, paint(c)]),
+                  maps: [...block.querySelectorAll("canvas.map")].map((c) => [c.width, c.height, paint(c)]),
+                }));"""))
+        dense, maps = seen
+        assert [(b["index"], [s[:2] for s in b["strips"]], b["maps"]) for b in dense] == [
+            (0, [[37, 1]], []), (2, [[23, 1]], []), (4, [[11, 1]], [])]
+        assert all(b["strips"][0][2] > 1 for b in dense), dense  # painted, not one blank colour
+        for b, words in zip(dense, ("37 sigmoid units", "23 relu units", "11 tanh units"), strict=True):
+            assert words in b["label"], b["label"]
+        assert [(b["index"], [m[:2] for m in b["maps"]], b["strips"]) for b in maps] == [
+            (1, [[14, 14], [14, 14]], [])]
+        assert all(m[2] > 1 for m in maps[0]["maps"]) and "2 maps of 14×14" in maps[0]["label"]
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors
+    finally:
+        driver.quit()
+        for srv in servers:
+            srv.shutdown()
 
 
 # ----------------------------------------------------------------------------- /api/train
