@@ -389,6 +389,14 @@ class Network:
 
         save(self, path, metadata=metadata)
 
+    def to_onnx(self, path: str) -> None:
+        """Export to an ONNX file, written atomically: float32, opset 17, input ``"input"``
+        (N, *input_shape), output ``"output"`` (N, n_out). Needs ``pip install 'numpynn[onnx]'``;
+        see :mod:`numpynn.export.onnx`."""
+        from .export.onnx import save
+
+        save(self, path)
+
     def summary(self) -> str:
         """A table of layers: type, output shape, activation and parameter count."""
         from ._tables import table
