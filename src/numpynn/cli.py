@@ -147,6 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None, help="as for train (default: the model's data set)")
     p.add_argument("--out", metavar="DIR", default="figures", help="folder for the PNGs (default figures)")
 
+    p = sub.add_parser("export", help="write a saved model as an ONNX file, for ONNX Runtime (C++, C#, "
+                       "Java, JavaScript, phones)")
+    p.add_argument("model")
+    p.add_argument("out", metavar="OUT.onnx", help="the ONNX file to write (float32, opset 17)")
+
     p = sub.add_parser("serve", help="a web page: draw a digit and watch the network think")
     p.add_argument("model", nargs="?", default=None,
                    help="a saved model (default: one trained once on the bundled sample, then cached)")
@@ -464,6 +469,18 @@ def _format_info(path: str, info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from . import load
+    from .export import onnx
+
+    if Path(args.out).resolve() == Path(args.model).resolve():
+        raise UsageError(f"{args.out} is the model file itself: write the ONNX file elsewhere")
+    net = load(args.model)
+    onnx.save(net, args.out)
+    print(f"{args.model} exported to {args.out}: {onnx.describe(net)}")
+    return EXIT_OK
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from .web import serve
 
@@ -503,6 +520,7 @@ COMMANDS = {
     "predict": cmd_predict,
     "info": cmd_info,
     "plot": cmd_plot,
+    "export": cmd_export,
     "serve": cmd_serve,
     "xor": cmd_xor,
 }
