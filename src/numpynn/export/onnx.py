@@ -1,0 +1,293 @@
+"""A network as an ONNX model: standard operators, one rule per layer type.
+
+The file it writes is what ONNX Runtime (C++, C#, Java, Python, JavaScript in
+a browser, phones) and most other inference engines read::
+
+    net.to_onnx("model.onnx")                  # or: numpynn export model.safetensors model.onnx
+
+The model
+---------
+- **opset** :data:`OPSET` (17, ONNX IR version 8): ONNX Runtime 1.12 and later
+  runs it.
+- **input** ``"input"``: float32, shape ``(N, *input_shape)`` with a dynamic
+  batch ``N``; for the MNIST networks ``(N, 784)``, pixels in [0, 1]. (numpynn's
+  ``predict`` also takes uint8 pixels and divides them by 255; the ONNX model
+  takes the floats, so divide first.)
+- **output** ``"output"``: float32, ``(N, n_out)``: what ``predict`` returns,
+  the class probabilities for a softmax output.
+- **float32 throughout**: the weights of a float64 network are rounded to
+  float32, so the model runs on every engine (many have no float64 kernels);
+  its outputs then agree with the float64 ``predict`` to about 1e-6.
+
+Layers → operators (:data:`RULES`)
+----------------------------------
+=========================  ===============================================
+``Dense(n_in, n_out, σ)``  ``Gemm(x, W, b)`` (W stored (n_in, n_out), as in
+                           numpynn: ``z = x @ W + b``), then σ
+``Dropout(p)``             nothing (it is the identity at inference)
+``Flatten()``              ``Flatten(axis=1)``
+``Reshape(shape)``         ``Reshape(x, [0, *shape])`` (0 keeps the batch)
+=========================  ===============================================
+
+Activations σ: sigmoid → ``Sigmoid``, tanh → ``Tanh``, relu → ``Relu``,
+leaky_relu → ``LeakyRelu(alpha)``, softmax → ``Softmax(axis=-1)``, identity →
+nothing. A layer type or an activation without a rule (your own layer, a
+:class:`~numpynn.activations.Custom` activation) is refused with one line
+naming it; give your own layer a rule with :func:`register_rule`::
+
+    @register_rule(Scale)
+    def _scale(layer, g, x):                     # g: the OnnxGraph being built
+        return g.node("Mul", [x, g.param("s")])  # y = x ⊙ s
+
+The ``onnx`` package (and ``onnxruntime`` to run the result) is imported only
+here, when a model is exported: ``pip install 'numpynn[onnx]'``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+from .. import __version__
+from ..activations import Activation, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from ..errors import NumpynnError
+from ..layers import Dense, Dropout, Flatten, Layer, Reshape
+from ..network import Network
+
+if TYPE_CHECKING:
+    import onnx
+
+#: The ONNX operator set the exported models use.
+OPSET = 17
+#: The names of the model's input and output tensors.
+INPUT_NAME, OUTPUT_NAME = "input", "output"
+#: The element type of every tensor in the exported model.
+DTYPE = np.dtype(np.float32)
+
+INSTALL_HINT = "pip install 'numpynn[onnx]'"
+
+Rule = Callable[[Any, "OnnxGraph", str], str]
+ActivationRule = Callable[[Any, "OnnxGraph", str], str]
+R = TypeVar("R", bound=Callable[..., str])
+
+#: Layer class → rule ``rule(layer, graph, x) -> y``: adds the layer's nodes to the graph
+#: for the input tensor named ``x`` and returns the name of its output tensor. Looked
+#: up by the exact class, so a subclass of a built-in layer needs a rule of its own.
+RULES: dict[type[Layer], Rule] = {}
+#: Activation class → rule ``rule(activation, graph, z) -> a``, used by layers with a σ.
+ACTIVATION_RULES: dict[type[Activation], ActivationRule] = {}
+
+
+class ExportError(NumpynnError, ValueError):
+    """The network holds something ONNX export cannot express (a layer or activation without a rule)."""
+
+
+def register_rule(layer_type: type[Layer]) -> Callable[[R], R]:
+    """Decorator: export layers of ``layer_type`` with the decorated ``rule(layer, graph, x) -> y``
+    (replacing an earlier rule for that type)."""
+    if not (isinstance(layer_type, type) and issubclass(layer_type, Layer)):
+        raise TypeError(f"register_rule takes a Layer subclass, not {layer_type!r}")
+
+    def add(rule: R) -> R:
+        RULES[layer_type] = rule
+        return rule
+
+    return add
+
+
+def register_activation_rule(activation_type: type[Activation]) -> Callable[[R], R]:
+    """Decorator: export activations of ``activation_type`` with ``rule(activation, graph, z) -> a``."""
+
+    def add(rule: R) -> R:
+        ACTIVATION_RULES[activation_type] = rule
+        return rule
+
+    return add
+
+
+def _onnx() -> Any:
+    """The ``onnx`` package, or an ImportError that says how to install it."""
+    try:
+        import onnx
+    except ImportError as e:
+        raise ImportError(f"ONNX export needs the onnx package ({e}): {INSTALL_HINT}") from None
+    return onnx
+
+
+class OnnxGraph:
+    """The graph being built, as the rules see it: parameters become initializers
+    (float32, named ``layers.{i}.{name}`` as in the model file), each :meth:`node`
+    one operator whose output tensor is named after the layer and the operator."""
+
+    def __init__(self, onnx: Any) -> None:
+        self.onnx = onnx
+        self.nodes: list[Any] = []
+        self.initializers: list[Any] = []
+        self.index = -1
+        self.layer: Layer | None = None
+        self._names: set[str] = {INPUT_NAME}
+
+    @property
+    def prefix(self) -> str:
+        return f"layers.{self.index}"
+
+    def _unique(self, name: str) -> str:
+        base, n = name, 1
+        while name in self._names:
+            n += 1
+            name = f"{base}_{n}"
+        self._names.add(name)
+        return name
+
+    def param(self, name: str) -> str:
+        """The current layer's parameter ``name`` as a float32 initializer; returns its tensor name."""
+        assert self.layer is not None
+        return self.constant(name, np.asarray(self.layer.params[name], DTYPE))
+
+    def constant(self, name: str, value: Any) -> str:
+        """A constant tensor (an initializer) named ``layers.{i}.{name}``; returns its name."""
+        tensor_name = self._unique(f"{self.prefix}.{name}")
+        array = np.ascontiguousarray(value)
+        self.initializers.append(self.onnx.numpy_helper.from_array(array, tensor_name))
+        return tensor_name
+
+    def node(self, op: str, inputs: list[str], **attributes: Any) -> str:
+        """Add the operator ``op`` on ``inputs``; returns the name of its (one) output tensor."""
+        output = self._unique(f"{self.prefix}.{op.lower()}")
+        self.nodes.append(self.onnx.helper.make_node(op, inputs, [output], name=f"{self.prefix}/{op}",
+                                                     **attributes))
+        return output
+
+    def activation(self, activation: Activation, z: str) -> str:
+        """σ applied to the tensor ``z``, by the activation's rule."""
+        rule = ACTIVATION_RULES.get(type(activation))
+        if rule is None:
+            raise ExportError(f"cannot export layer {self.index} ({self.layer.name if self.layer else '?'}) "
+                              f"to ONNX: its activation {activation.name!r} ({type(activation).__name__}) "
+                              "has no ONNX rule; use a built-in activation "
+                              f"({', '.join(sorted(cls.name for cls in ACTIVATION_RULES))})")
+        return rule(activation, self, z)
+
+
+# --- the rules ----------------------------------------------------------------------------
+@register_rule(Dense)
+def _dense(layer: Dense, g: OnnxGraph, x: str) -> str:
+    z = g.node("Gemm", [x, g.param("W"), g.param("b")])  # z = x W + b   (x (N, n_in), W (n_in, n_out))
+    return g.activation(layer.activation, z)  # a = σ(z)
+
+
+@register_rule(Dropout)
+def _dropout(layer: Dropout, g: OnnxGraph, x: str) -> str:
+    return x  # y = x at inference
+
+
+@register_rule(Flatten)
+def _flatten(layer: Flatten, g: OnnxGraph, x: str) -> str:
+    return g.node("Flatten", [x], axis=1)  # (N, d1, d2, …) -> (N, d1·d2·…)
+
+
+@register_rule(Reshape)
+def _reshape(layer: Reshape, g: OnnxGraph, x: str) -> str:
+    shape = g.constant("shape", np.array([0, *layer.shape], np.int64))  # 0: keep N
+    return g.node("Reshape", [x, shape])
+
+
+def _simple(op: str) -> ActivationRule:
+    return lambda activation, g, z: g.node(op, [z])
+
+
+for _cls, _op in ((Sigmoid, "Sigmoid"), (Tanh, "Tanh"), (ReLU, "Relu")):
+    register_activation_rule(_cls)(_simple(_op))
+
+
+@register_activation_rule(LeakyReLU)
+def _leaky_relu(activation: LeakyReLU, g: OnnxGraph, z: str) -> str:
+    return g.node("LeakyRelu", [z], alpha=activation.alpha)
+
+
+@register_activation_rule(Softmax)
+def _softmax(activation: Softmax, g: OnnxGraph, z: str) -> str:
+    return g.node("Softmax", [z], axis=-1)  # over each sample's outputs, as numpynn
+
+
+@register_activation_rule(Identity)
+def _identity(activation: Identity, g: OnnxGraph, z: str) -> str:
+    return z
+
+
+# --- the model ----------------------------------------------------------------------------
+def to_model(net: Network) -> onnx.ModelProto:
+    """The network as an ONNX model (opset :data:`OPSET`, float32), checked with
+    ``onnx.checker.check_model`` (including shape inference). Raises
+    :class:`ExportError` naming the first layer or activation without a rule."""
+    onnx = _onnx()
+    if not isinstance(net, Network):
+        raise TypeError(f"to_model exports a numpynn Network, not {type(net).__name__}")
+    helper = onnx.helper
+    g = OnnxGraph(onnx)
+    x = INPUT_NAME
+    for i, layer in enumerate(net.layers):
+        g.index, g.layer = i, layer
+        rule = RULES.get(type(layer))
+        if rule is None:
+            raise ExportError(f"cannot export layer {i} ({layer.name}) to ONNX: no ONNX rule for "
+                              f"{type(layer).__name__} layers (give it one with "
+                              "numpynn.export.onnx.register_rule)")
+        x = rule(layer, g, x)
+    if g.nodes and g.nodes[-1].output[0] == x:  # name the last node's output "output"
+        g.nodes[-1].output[0] = OUTPUT_NAME
+    else:  # nothing computed the output (e.g. the last step is a Dropout): pass it through
+        g.index, g.layer = len(net.layers), None
+        g.nodes.append(helper.make_node("Identity", [x], [OUTPUT_NAME], name="output/Identity"))
+    elem = onnx.TensorProto.FLOAT  # DTYPE
+    graph = helper.make_graph(
+        g.nodes, "numpynn",
+        [helper.make_tensor_value_info(INPUT_NAME, elem, ["N", *net.input_shape])],
+        [helper.make_tensor_value_info(OUTPUT_NAME, elem, ["N", *net.output_shape])],
+        initializer=g.initializers,
+    )
+    opset = [helper.make_opsetid("", OPSET)]
+    model = helper.make_model(graph, opset_imports=opset, ir_version=helper.find_min_ir_version_for(opset),
+                              producer_name="numpynn", producer_version=__version__,
+                              doc_string=describe(net))
+    facts = {k: v for k, v in net.metadata.items() if not str(k).startswith("_")}
+    props = {"numpynn_version": __version__, "loss": net.loss.name, "numpynn_dtype": net.dtype.name}
+    if facts:
+        props["training"] = json.dumps(facts, default=str)
+    helper.set_model_props(model, props)
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def describe(net: Network) -> str:
+    """One line about the exported model: its input, output and opset."""
+    layers = ", ".join(layer.name for layer in net.layers)
+    return (f"numpynn network ({layers}): input {INPUT_NAME!r} float32 (N, "
+            f"{', '.join(map(str, net.input_shape))}), output {OUTPUT_NAME!r} float32 (N, "
+            f"{', '.join(map(str, net.output_shape))}), ONNX opset {OPSET}")
+
+
+def save(net: Network, path: str | os.PathLike[str]) -> None:
+    """Export ``net`` to the ONNX file ``path``, written atomically (a temporary file
+    beside it, then a rename): the file is the old one or the whole new one, never
+    half of one. Nothing is written when the network cannot be exported."""
+    from .._io import atomic_write_bytes
+
+    target = Path(path)
+    if target.is_dir():
+        raise IsADirectoryError(f"cannot write {target}: it is a folder")
+    folder = target.parent
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"cannot write {target}: {folder} is a file, not a folder")
+    if not folder.exists():
+        raise FileNotFoundError(f"cannot write {target}: folder {folder} does not exist")
+    data = to_model(net).SerializeToString()
+    try:
+        atomic_write_bytes(target, data)
+    except OSError as e:
+        raise OSError(f"cannot write {target}: {e.strerror or e}") from e
