@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 _NAMES = {
     "Activation": "activations", "Custom": "activations",
     "Layer": "layers", "Dense": "layers", "Dropout": "layers", "Flatten": "layers", "Reshape": "layers",
+    "Conv2D": "layers", "MaxPool2D": "layers", "AvgPool2D": "layers",
     "register_layer": "layers",
     "Network": "network", "TrainingInterrupted": "training",
     "SGD": "optimizers", "Adam": "optimizers", "Optimizer": "optimizers",
@@ -32,8 +33,9 @@ _MODULES = {
 }
 
 __all__ = [
-    "SGD", "Activation", "Adam", "Custom", "Dense", "DivergenceError", "DownloadError", "Dropout",
-    "Flatten", "GradCheckResult", "InvalidFileError", "Layer", "Network", "NumpynnError", "Optimizer",
+    "SGD", "Activation", "Adam", "AvgPool2D", "Conv2D", "Custom", "Dense", "DivergenceError", "DownloadError",
+    "Dropout", "Flatten", "GradCheckResult", "InvalidFileError", "Layer", "MaxPool2D", "Network", "NumpynnError",
+    "Optimizer",
     "Reshape", "TrainingInterrupted", "__version__", "activations", "augment", "datasets", "errors",
     "gradcheck", "gradient_check", "images", "initializers", "layers", "load", "losses", "models",
     "network", "optimizers", "plots", "recipes", "register_layer", "serialization", "training", "xor",
@@ -85,7 +87,17 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     from .activations import Activation, Custom
     from .errors import DivergenceError, DownloadError, InvalidFileError, NumpynnError
     from .gradcheck import GradCheckResult, gradient_check
-    from .layers import Dense, Dropout, Flatten, Layer, Reshape, register_layer
+    from .layers import (
+        AvgPool2D,
+        Conv2D,
+        Dense,
+        Dropout,
+        Flatten,
+        Layer,
+        MaxPool2D,
+        Reshape,
+        register_layer,
+    )
     from .network import Network
     from .optimizers import SGD, Adam, Optimizer
     from .training import TrainingInterrupted

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .layers import Dense, Dropout, Layer
+from .layers import Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, Reshape
 from .network import Network
 
 #: The classic MNIST network: 784 pixels, two sigmoid hidden layers, 10 classes.
@@ -36,3 +36,36 @@ def mlp(
             stack.append(Dropout(dropout))
     stack.append(Dense(sizes[-2], sizes[-1], output))
     return Network(stack, loss=loss, seed=seed, dtype=dtype)
+
+
+def convnet(
+    seed: int | None = 0,
+    dtype: str = "float32",
+    dropout: float = 0.25,
+    channels: tuple[int, int] = (16, 32),
+    hidden: int = 128,
+) -> Network:
+    """A LeNet-style digit convnet on (n, 784) pixel rows:
+
+    Reshape (1, 28, 28) → Conv 5×5 (1 → 16) ReLU → max-pool 2 → Conv 5×5 (16 → 32) ReLU
+    → max-pool 2 → Flatten (32·4·4 = 512) → Dense 512 → 128 ReLU → Dropout → Dense 128 → 10 softmax.
+
+    Two 5×5 convolutions each followed by a 2×2 pool are LeNet-5's shape; with
+    16 and 32 channels (LeNet had 6 and 16) it passes 99% on MNIST, and the
+    unpadded 5×5 kernels keep the feature maps small (24², 8²), so a step costs
+    about 0.4 GFLOP at batch 64.
+    """
+    c1, c2 = channels
+    stack: list[Layer] = [
+        Reshape((1, 28, 28)),
+        Conv2D(1, c1, 5, activation="relu"),
+        MaxPool2D(2),
+        Conv2D(c1, c2, 5, activation="relu"),
+        MaxPool2D(2),
+        Flatten(),
+        Dense(c2 * 4 * 4, hidden, "relu"),
+    ]
+    if dropout:
+        stack.append(Dropout(dropout))
+    stack.append(Dense(hidden, 10, "softmax"))
+    return Network(stack, loss="cross_entropy", input_shape=(784,), seed=seed, dtype=dtype)

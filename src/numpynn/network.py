@@ -133,7 +133,11 @@ class Network:
                 layer.params[spec.name] = view
                 layer.grads[spec.name] = self.grads[offset:end].reshape(spec.shape)
                 offset = end
-            layer.needs_input_grad = i > 0
+        # ∂C/∂x of a layer is only needed when some layer below it has parameters
+        below = 0
+        for layer in layers:
+            layer.needs_input_grad = below > 0
+            below += layer.n_params
         if params is not None:
             self.params[...] = params
         self.reseed(0)
@@ -281,13 +285,14 @@ class Network:
         x = self._as_float(self._check_x(x))
         out = self.forward(x)
         grad = np.array(grad_output, dtype=self.dtype).reshape(out.shape)
-        first = self.layers[0]
-        first.needs_input_grad = True
+        needed = [layer.needs_input_grad for layer in self.layers]
         try:
             for layer in reversed(self.layers):
+                layer.needs_input_grad = True
                 grad = layer.backward(grad)  # ∂f/∂y_{l−1} from ∂f/∂y_l, down to ∂f/∂x
         finally:
-            first.needs_input_grad = False
+            for layer, flag in zip(self.layers, needed, strict=True):
+                layer.needs_input_grad = flag
         return np.array(grad)
 
     def _batch_loss(self, y: Array) -> float:

@@ -69,8 +69,9 @@ class Layer(ABC):
 
     Attributes a network sets: ``input_shape``, ``output_shape`` (from
     :meth:`build`), ``params``/``grads`` (views, once the network has
-    allocated θ), ``needs_input_grad`` (False for the first layer: its
-    ``backward`` may return None instead of ∂C/∂x), and ``rng`` (a generator a
+    allocated θ), ``needs_input_grad`` (False when no layer below has
+    parameters, e.g. for the first layer: its ``backward`` may then return None
+    instead of ∂C/∂x), and ``rng`` (a generator a
     stochastic layer such as Dropout draws from; the network reseeds it from
     its seed and the epoch, so seeded training is reproducible).
     """
@@ -144,17 +145,70 @@ class Layer(ABC):
         return type(self).__name__
 
     # --- helpers for subclasses -------------------------------------------------------
-    def buffer(self, key: str, shape: Shape, dtype: np.dtype) -> Array:
+    def buffer(self, key: str, shape: Shape, dtype: np.dtype, zeros: bool = False,
+               fill: float | None = None) -> Array:
         """A reusable array of ``shape`` (batch first), kept between calls and grown
-        when a larger batch comes: no allocation in the training loop."""
+        when a larger batch comes: no allocation in the training loop. With ``zeros``
+        (or ``fill``) it starts as zeros (that value): what the caller never writes keeps it."""
         buf = self._buffers.get(key)
         if buf is None or buf.dtype != dtype or buf.shape[1:] != shape[1:] or buf.shape[0] < shape[0]:
-            buf = self._buffers[key] = np.empty(shape, dtype)
+            buf = self._buffers[key] = np.full(shape, 0 if fill is None else fill, dtype) if (
+                zeros or fill is not None) else np.empty(shape, dtype)
         return buf[: shape[0]]
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"{self.name}({args})"
+
+
+class WeightsAndBiases:
+    """``W``, ``b`` (and ``dW``, ``db``) as attributes, for layers whose parameters are
+    named so (Dense, Conv2D). Assigning copies the new values into θ (same shape, finite)."""
+
+    params: dict[str, Array]
+    grads: dict[str, Array]
+
+    @property
+    def W(self) -> Array:
+        """The weights (a view into the network's θ)."""
+        return self._param("W")
+
+    @W.setter
+    def W(self, value: Array) -> None:
+        self._assign("W", value)
+
+    @property
+    def b(self) -> Array:
+        """The biases (a view into the network's θ)."""
+        return self._param("b")
+
+    @b.setter
+    def b(self, value: Array) -> None:
+        self._assign("b", value)
+
+    @property
+    def dW(self) -> Array:
+        """∇W of the last backward pass."""
+        return self.grads["W"]
+
+    @property
+    def db(self) -> Array:
+        """∇b of the last backward pass."""
+        return self.grads["b"]
+
+    def _param(self, name: str) -> Array:
+        if name not in self.params:
+            raise RuntimeError(f"this layer has no {name} yet: put it in a Network first")
+        return self.params[name]
+
+    def _assign(self, name: str, value: Array) -> None:
+        target = self._param(name)
+        value = np.asarray(value)
+        if value.shape != target.shape:
+            raise ValueError(f"{name} must have shape {target.shape}, not {value.shape}")
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"{name} contains NaN or infinite values")
+        target[...] = value
 
 
 def build_layers(layers: list[Layer], input_shape: Shape) -> Shape:

@@ -25,7 +25,7 @@ import numpy as np
 from .. import activations
 from ..activations import Activation
 from ..initializers import INITIALIZERS
-from .base import Array, Layer, Shape, register_layer
+from .base import Array, Layer, Shape, WeightsAndBiases, register_layer
 
 
 def _given(value: Array) -> Any:
@@ -34,7 +34,7 @@ def _given(value: Array) -> Any:
 
 
 @register_layer
-class Dense(Layer):
+class Dense(WeightsAndBiases, Layer):
     """A fully connected layer ``z = a_prev @ W + b``, ``a = σ(z)``.
 
     Parameters
@@ -95,49 +95,6 @@ class Dense(Layer):
         self.add_param("W", (self.n_in, self.n_out), self.init if W0 is None else _given(W0))
         self.add_param("b", (self.n_out,), "zeros" if b0 is None else _given(b0))
         return (self.n_out,)
-
-    # --- parameters ---------------------------------------------------------------
-    @property
-    def W(self) -> Array:
-        """Weights, (n_in, n_out)."""
-        return self._param("W")
-
-    @W.setter
-    def W(self, value: Array) -> None:
-        self._assign("W", value)
-
-    @property
-    def b(self) -> Array:
-        """Biases, (n_out,)."""
-        return self._param("b")
-
-    @b.setter
-    def b(self, value: Array) -> None:
-        self._assign("b", value)
-
-    @property
-    def dW(self) -> Array:
-        """∇W of the last backward pass, (n_in, n_out)."""
-        return self.grads["W"]
-
-    @property
-    def db(self) -> Array:
-        """∇b of the last backward pass, (n_out,)."""
-        return self.grads["b"]
-
-    def _param(self, name: str) -> Array:
-        if name not in self.params:
-            raise RuntimeError(f"this layer has no {name} yet: put it in a Network first")
-        return self.params[name]
-
-    def _assign(self, name: str, value: Array) -> None:
-        target = self._param(name)
-        value = np.asarray(value)
-        if value.shape != target.shape:
-            raise ValueError(f"{name} must have shape {target.shape}, not {value.shape}")
-        if not np.all(np.isfinite(value)):
-            raise ValueError(f"{name} contains NaN or infinite values")
-        target[...] = value
 
     # --- forward and backward -----------------------------------------------------
     def forward(self, x: Array, training: bool = False) -> Array:

@@ -1,0 +1,236 @@
+"""The 2-D convolution layer, lowered to one matrix product (im2col).
+
+Shapes follow PyTorch: inputs x (B, C, H, W), kernels W (O, C, kh, kw), biases
+b (O,), outputs (B, O, Ho, Wo) with Ho = ⌊(H + 2p_h − kh)/s_h⌋ + 1 (likewise Wo).
+Like PyTorch's ``Conv2d`` it computes a cross-correlation:
+
+    z[n, o, i, j] = b[o] + Σ_{c, u, v} x_pad[n, c, s_h·i + u, s_w·j + v] · W[o, c, u, v]
+    a = σ(z)
+
+Lowering. Each output position (n, i, j) reads one patch of kh·kw·C inputs; as
+rows of a matrix ``col`` (B·Ho·Wo, kh·kw·C), and with the kernels as columns of
+``Wm`` (kh·kw·C, O), the whole layer is one product:
+
+    z = col @ Wm + b                                  (B·Ho·Wo, O)
+
+Backward, given ∂C/∂a (B, O, Ho, Wo), with δ = ∂C/∂z = ∂C/∂a ⊙ σ'(z) as rows (B·Ho·Wo, O):
+
+    ∇Wm = colᵀ @ δ        ∇W[o, c, u, v] = Σ_{n,i,j} x_pad[n, c, s·i + u, s·j + v] δ[n, o, i, j]:
+                          the correlation of the input with δ
+    ∇b  = Σ_rows δ
+    ∂C/∂col = δ @ Wmᵀ     then col2im: each patch's gradient is added back where the patch
+                          came from. This is the "full" convolution of δ (dilated by the
+                          stride) with the kernel rotated by 180°: ∂C/∂x = δ ⋆_full rot180(W).
+
+Memory layout. Arrays are (B, C, H, W) to the caller, as in PyTorch, but this
+layer keeps its numbers channels-last in memory (B, H, W, C), as PyTorch's
+``channels_last`` format does: then the patches of ``col`` are gathered in one
+copy with the channels contiguous, and ``col @ Wm`` comes out in the right
+order with no transpose. What it returns is a (B, O, Ho, Wo) *view* of that
+memory; the pooling layers and the next convolution read it through the
+inverse view at no cost. Values and shapes are PyTorch's in every case.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .. import activations
+from ..activations import Activation
+from ..initializers import INITIALIZERS
+from .base import Array, Layer, Shape, WeightsAndBiases, register_layer
+
+
+def pair(value: Any, name: str, minimum: int) -> tuple[int, int]:
+    """An int or a pair of ints (each at least ``minimum``) as a pair."""
+    values = (value, value) if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
+    try:
+        a, b = values
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a whole number or a pair of them, not {value!r}") from None
+    for v in (a, b):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
+            raise ValueError(f"{name} must be whole numbers of at least {minimum}, not {value!r}")
+    return int(a), int(b)
+
+
+def nhwc(x: Array) -> Array:
+    """The channels-last view (B, H, W, C) of a (B, C, H, W) array (no copy)."""
+    return x.transpose(0, 2, 3, 1)
+
+
+def nchw(x: Array) -> Array:
+    """The (B, C, H, W) view of a channels-last (B, H, W, C) array (no copy)."""
+    return x.transpose(0, 3, 1, 2)
+
+
+def output_size(size: int, kernel: int, stride: int, padding: int = 0) -> int:
+    """⌊(size + 2·padding − kernel)/stride⌋ + 1 (may be < 1 for a kernel that does not fit)."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+@register_layer
+class Conv2D(WeightsAndBiases, Layer):
+    """A 2-D convolution (cross-correlation, as PyTorch's ``Conv2d``) followed by σ.
+
+    Parameters
+    ----------
+    in_channels, out_channels:
+        C and O.
+    kernel_size, stride, padding:
+        Each an int or a pair (rows, columns); padding adds zeros on every side.
+    activation:
+        As for :class:`~numpynn.layers.Dense` (softmax is refused: it only
+        suits an output layer). ``init`` defaults to He for ReLU, else Glorot,
+        with fan-in C·kh·kw and fan-out O·kh·kw.
+
+    ``W`` (O, C, kh, kw) and ``b`` (O,) are in PyTorch's layout, so a model
+    file's ``layers.{i}.W`` and ``layers.{i}.b`` load straight into
+    ``torch.nn.Conv2d``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        activation: str | Activation = "relu",
+        *,
+        init: str | None = None,
+    ) -> None:
+        super().__init__()
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"Conv2D {name} must be a positive whole number, not {value!r}")
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size = pair(kernel_size, "kernel_size", 1)
+        self.stride = pair(stride, "stride", 1)
+        self.padding = pair(padding, "padding", 0)
+        self.activation = activations.get(activation)
+        if not self.activation.elementwise:
+            raise ValueError(f"Conv2D cannot use {self.activation.name}, which only suits the output layer")
+        self.init = init or self.activation.init
+        if self.init not in INITIALIZERS:
+            raise ValueError(f"unknown init {self.init!r}: use one of {', '.join(INITIALIZERS.names())}")
+        self.z: Array = np.empty((0, self.out_channels))  # z of the last forward pass, rows (B·Ho·Wo, O)
+        self.a: Array = np.empty((0, self.out_channels))  # a = σ(z), rows (B·Ho·Wo, O)
+        self.col: Array = np.empty((0, 0))  # the patches of the last forward pass (B·Ho·Wo, kh·kw·C)
+
+    def config(self) -> dict[str, Any]:
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels,
+                "kernel_size": list(self.kernel_size), "stride": list(self.stride),
+                "padding": list(self.padding), "activation": self.activation, "init": self.init}
+
+    def build(self, input_shape: Shape) -> Shape:
+        if len(input_shape) != 3:
+            raise ValueError(f"expects images (channels, height, width) but gets inputs of shape "
+                             f"{input_shape} (put a Reshape((1, 28, 28)) before it)")
+        C, H, W = input_shape
+        if C != self.in_channels:
+            raise ValueError(f"expects {self.in_channels} input channels but gets {C}")
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        if kh > H + 2 * ph or kw > W + 2 * pw:
+            raise ValueError(f"its {kh}x{kw} kernel is larger than the padded "
+                             f"{H + 2 * ph}x{W + 2 * pw} input")
+        Ho, Wo = output_size(H, kh, sh, ph), output_size(W, kw, sw, pw)
+        self.add_param("W", (self.out_channels, C, kh, kw), self.init)
+        self.add_param("b", (self.out_channels,), "zeros")
+        return (self.out_channels, Ho, Wo)
+
+    # --- forward and backward -----------------------------------------------------
+    def forward(self, x: Array, training: bool = False) -> Array:
+        """a = σ(conv(x, W) + b); (B, C, H, W) -> (B, O, Ho, Wo), a view of channels-last memory."""
+        B = x.shape[0]
+        C, H, W = self.input_shape
+        O, Ho, Wo = self.output_shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        dtype = self.params["W"].dtype
+        xp = nhwc(x)  # (B, H, W, C), a view
+        if ph or pw:  # zero padding: the borders of this buffer stay 0, the middle is the input
+            padded = self.buffer("padded", (B, H + 2 * ph, W + 2 * pw, C), dtype, zeros=True)
+            padded[:, ph : ph + H, pw : pw + W, :] = xp
+            xp = padded
+        # every kh×kw window, strided: (B, Ho, Wo, C, kh, kw), still a view
+        windows = sliding_window_view(xp, (kh, kw), axis=(1, 2))[:, : sh * Ho : sh, : sw * Wo : sw]
+        col = self._im2col(windows, dtype)  # [col 1] (B·Ho·Wo, kh·kw·C + 1): a patch per row, then a 1
+        z = self.buffer("z", (B * Ho * Wo, O), dtype)
+        a = self.buffer("a", (B * Ho * Wo, O), dtype)
+        np.matmul(col, self._kernel_matrix(), out=z)  # z = [col 1] [Wm; b] = col Wm + b
+        self.activation.forward(z, out=a)  # a = σ(z)
+        self.col, self.z, self.a = col, z, a
+        return nchw(a.reshape(B, Ho, Wo, O))
+
+    def _im2col(self, windows: Array, dtype: np.dtype) -> Array:
+        """The patch matrix with a column of ones, [col 1] (B·Ho·Wo, kh·kw·C + 1): row
+        (n, i, j) is the window at (i, j) of sample n in the order (u, v, c), then 1 (the
+        constant input whose weight is the bias, so the product adds b and ∇b comes out of
+        ∇W's product). Gathered in one copy that keeps the input's contiguous axis innermost:
+        the channels, or with one channel the image rows, in which case the matrix is the
+        transposed view of a (kh·kw·C + 1, B·Ho·Wo) buffer (same values, 4x faster to gather
+        for a 28x28 digit)."""
+        B, Ho, Wo, C, kh, kw = windows.shape
+        K = kh * kw * C
+        if C > 1:
+            col = self.buffer("col", (B, Ho, Wo, K + 1), dtype, fill=1)
+            np.copyto(col[..., :K].reshape(B, Ho, Wo, kh, kw, C), windows.transpose(0, 1, 2, 4, 5, 3))
+            return col.reshape(B * Ho * Wo, K + 1)
+        col_t = self.buffer("col_t", (K + 1, B, Ho, Wo), dtype, fill=1)
+        np.copyto(col_t[:K].reshape(kh, kw, B, Ho, Wo), windows[:, :, :, 0].transpose(3, 4, 0, 1, 2))
+        return col_t.reshape(K + 1, B * Ho * Wo).T
+
+    def _kernel_matrix(self) -> Array:
+        """[Wm; b] (kh·kw·C + 1, O): column o holds kernel o in the order of a patch row
+        (u, v, c), then its bias."""
+        kh, kw = self.kernel_size
+        K = kh * kw * self.in_channels
+        Wb = self.buffer("Wb", (K + 1, self.out_channels), self.params["W"].dtype)
+        Wb[:K] = self.params["W"].transpose(2, 3, 1, 0).reshape(K, self.out_channels)
+        Wb[K] = self.params["b"]
+        return Wb
+
+    def backward(self, grad_y: Array) -> Array | None:
+        """Given ∂C/∂a (B, O, Ho, Wo): δ = ∂C/∂a ⊙ σ'(z), then :meth:`backward_delta`."""
+        B = grad_y.shape[0]
+        g = nhwc(grad_y)  # (B, Ho, Wo, O): rows of δ are contiguous when grad_y came from a pool
+        if not g.flags.c_contiguous:
+            g = np.ascontiguousarray(g)
+        g = g.reshape(B * self.output_shape[1] * self.output_shape[2], self.out_channels)
+        delta = self.activation.delta(g, self.z, self.a)  # δ = ∂C/∂a ⊙ σ'(z)
+        return self.backward_delta(delta)
+
+    def backward_delta(self, delta: Array) -> Array | None:
+        """Given δ = ∂C/∂z as rows (B·Ho·Wo, O), write ∇W, ∇b; return ∂C/∂x (B, C, H, W)."""
+        C, H, W = self.input_shape
+        O, Ho, Wo = self.output_shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        B = delta.shape[0] // (Ho * Wo)
+        grad_Wb = self.col.T @ delta  # [∇Wm; ∇b] = [col 1]ᵀ δ: ∇W correlates the input with δ,
+        K = kh * kw * C  # and ∇b = Σ_rows δ (the row of the constant input 1)
+        self.grads["W"][...] = grad_Wb[:K].reshape(kh, kw, C, O).transpose(3, 2, 0, 1)
+        self.grads["b"][...] = grad_Wb[K]
+        if not self.needs_input_grad:
+            return None
+        # ∂C/∂col = δ Wmᵀ, then col2im: each patch's gradient is added back where the patch came
+        # from. Done one kernel offset (u, v) at a time, ∂C/∂col[:, (u, v, ·)] = δ W[:, :, u, v],
+        # so that each product lands in one contiguous block; summed over (u, v) this is the
+        # full convolution of δ with the kernel rotated by 180°.
+        dxp = self.buffer("grad_padded", (B, H + 2 * ph, W + 2 * pw, C), delta.dtype)
+        dxp[...] = 0
+        grad_patch = self.buffer("grad_patch", (B * Ho * Wo, C), delta.dtype)
+        W_uv = np.ascontiguousarray(self.params["W"].transpose(2, 3, 0, 1))  # (kh, kw, O, C)
+        for u in range(kh):
+            for v in range(kw):
+                np.matmul(delta, W_uv[u, v], out=grad_patch)  # (B·Ho·Wo, O) @ (O, C)
+                dxp[:, u : u + sh * Ho : sh, v : v + sw * Wo : sw, :] += grad_patch.reshape(B, Ho, Wo, C)
+        return nchw(dxp[:, ph : ph + H, pw : pw + W, :])  # ∂C/∂x, without the padding
+
+    def __repr__(self) -> str:
+        extra = "".join(f", {k}={v}" for k, v, default in (("stride", self.stride, (1, 1)),
+                                                          ("padding", self.padding, (0, 0))) if v != default)
+        return (f"Conv2D({self.in_channels}, {self.out_channels}, {self.kernel_size}{extra}, "
+                f"activation={self.activation.name!r})")

@@ -1,0 +1,144 @@
+"""Pooling: the largest (MaxPool2D) or the mean (AvgPool2D) of each window.
+
+Inputs x (B, C, H, W), outputs (B, C, Ho, Wo), Ho = ⌊(H − kh)/s_h⌋ + 1; no
+parameters. Both walk the kh·kw offsets (u, v) of a window: for each, the
+strided view x[:, :, u::s_h, v::s_w] (cut to Ho × Wo) holds that element of
+every window at once, so a pass is kh·kw whole-array operations, never a loop
+over windows. Like the convolution, they work on channels-last memory and
+return (B, C, Ho, Wo) views of it.
+
+Max pooling, m = max over the window, with r = the arg-max (the first in
+row-major order on ties, as PyTorch):
+
+    y[n, c, i, j] = x[n, c, s_h·i + u*, s_w·j + v*],  (u*, v*) = r[n, c, i, j]
+    ∂C/∂x[n, c, s_h·i + u, s_w·j + v] += ∂C/∂y[n, c, i, j] · 1[(u, v) = r[n, c, i, j]]
+
+(δ is routed to the one input that won; where windows overlap, the sums add).
+
+Average pooling: y = (1/(kh·kw)) Σ_{u,v} x[..., s_h·i + u, s_w·j + v], and each
+input gets ∂C/∂y / (kh·kw) from every window it is in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .base import Array, Layer, Shape, register_layer
+from .conv import nchw, nhwc, output_size, pair
+
+
+class _Pool2D(Layer):
+    """What both poolings share: the window, its checks and the strided views."""
+
+    def __init__(self, kernel_size: int | tuple[int, int] = 2,
+                 stride: int | tuple[int, int] | None = None) -> None:
+        super().__init__()
+        self.kernel_size = pair(kernel_size, "kernel_size", 1)
+        self.stride = self.kernel_size if stride is None else pair(stride, "stride", 1)
+
+    def config(self) -> dict[str, Any]:
+        return {"kernel_size": list(self.kernel_size), "stride": list(self.stride)}
+
+    def build(self, input_shape: Shape) -> Shape:
+        if len(input_shape) != 3:
+            raise ValueError(f"expects images (channels, height, width) but gets inputs of shape "
+                             f"{input_shape}")
+        C, H, W = input_shape
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        Ho, Wo = output_size(H, kh, sh), output_size(W, kw, sw)
+        if Ho < 1 or Wo < 1:
+            raise ValueError(f"its {kh}x{kw} window does not fit the {H}x{W} input")
+        return (C, Ho, Wo)
+
+    def offsets(self, x: Array) -> Any:
+        """(k, window element (u, v) of every window): kh·kw strided views (B, Ho, Wo, C)."""
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        _, Ho, Wo = self.output_shape
+        for u in range(kh):
+            for v in range(kw):
+                yield u * kw + v, x[:, u : u + sh * Ho : sh, v : v + sw * Wo : sw, :]
+
+    def _uncovered(self) -> bool:
+        """True if some inputs lie in no window (gaps between windows, or a remainder at the edge)."""
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        _, H, W = self.input_shape
+        _, Ho, Wo = self.output_shape
+        return sh > kh or sw > kw or (Ho - 1) * sh + kh < H or (Wo - 1) * sw + kw < W
+
+    def __repr__(self) -> str:
+        stride = "" if self.stride == self.kernel_size else f", stride={self.stride}"
+        return f"{self.name}({self.kernel_size}{stride})"
+
+
+@register_layer
+class MaxPool2D(_Pool2D):
+    """The largest value of each kh×kw window (stride defaults to the window size)."""
+
+    def forward(self, x: Array, training: bool = False) -> Array:
+        C, Ho, Wo = self.output_shape
+        m = self.buffer("max", (x.shape[0], Ho, Wo, C), x.dtype)
+        self.x = nhwc(x)  # kept: backward finds each window's arg-max by comparing with m
+        for k, view in self.offsets(self.x):
+            if k == 0:
+                np.copyto(m, view)
+            else:
+                np.maximum(m, view, out=m)  # m = max over the window
+        self.max = m
+        return nchw(m)
+
+    def backward(self, grad_y: Array) -> Array | None:
+        if not self.needs_input_grad:
+            return None
+        C, H, W = self.input_shape
+        B = grad_y.shape[0]
+        g = nhwc(grad_y)  # ∂C/∂y (B, Ho, Wo, C)
+        shape = g.shape
+        dx = self.buffer("grad_x", (B, H, W, C), grad_y.dtype)
+        overlapping = self.stride[0] < self.kernel_size[0] or self.stride[1] < self.kernel_size[1]
+        if overlapping or self._uncovered():
+            dx[...] = 0
+        free = self.buffer("free", shape, np.dtype(bool))  # windows whose arg-max is still to find
+        free[...] = True
+        hit = self.buffer("hit", shape, np.dtype(bool))
+        routed = self.buffer("routed", shape, grad_y.dtype)
+        for (_, x_k), (_, dx_k) in zip(self.offsets(self.x), self.offsets(dx), strict=True):
+            np.equal(x_k, self.max, out=hit)  # window element k is the max ...
+            np.logical_and(hit, free, out=hit)  # ... and the first such: ties go to the first
+            np.greater(free, hit, out=free)  # free ← free ∧ ¬hit
+            if overlapping:  # ∂C/∂x += ∂C/∂y where k won (an input may win several windows)
+                dx_k += np.multiply(g, hit, out=routed)
+            else:  # ∂C/∂x = ∂C/∂y where k won, else 0
+                np.multiply(g, hit, out=dx_k)
+        return nchw(dx)
+
+
+@register_layer
+class AvgPool2D(_Pool2D):
+    """The mean of each kh×kw window (stride defaults to the window size)."""
+
+    def forward(self, x: Array, training: bool = False) -> Array:
+        C, Ho, Wo = self.output_shape
+        (kh, kw) = self.kernel_size
+        s = self.buffer("sum", (x.shape[0], Ho, Wo, C), x.dtype)
+        for k, view in self.offsets(nhwc(x)):
+            if k == 0:
+                np.copyto(s, view)
+            else:
+                s += view
+        s *= x.dtype.type(1.0 / (kh * kw))  # y = (1/(kh·kw)) Σ_window x
+        return nchw(s)
+
+    def backward(self, grad_y: Array) -> Array | None:
+        if not self.needs_input_grad:
+            return None
+        C, H, W = self.input_shape
+        (kh, kw) = self.kernel_size
+        B = grad_y.shape[0]
+        share = nhwc(grad_y) * grad_y.dtype.type(1.0 / (kh * kw))  # ∂C/∂y / (kh·kw)
+        dx = self.buffer("grad_x", (B, H, W, C), grad_y.dtype)
+        dx[...] = 0
+        for _, view in self.offsets(dx):
+            view += share  # every input gets its share from each window it is in
+        return nchw(dx)
