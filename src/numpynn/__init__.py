@@ -35,7 +35,8 @@ _MODULES = {
 __all__ = [
     "SGD", "Activation", "Adam", "AvgPool2D", "Conv2D", "Custom", "Dense", "DivergenceError", "DownloadError",
     "Dropout", "Flatten", "GradCheckResult", "InvalidFileError", "Layer", "MaxPool2D", "Network",
-    "NumpynnError", "Optimizer", "Reshape", "TrainingInterrupted", "__version__", "activations", "augment", "datasets", "errors",
+    "NumpynnError", "Optimizer", "Reshape", "TrainingInterrupted", "__version__", "activations", "augment",
+    "datasets", "errors",
     "gradcheck", "gradient_check", "images", "initializers", "layers", "load", "losses", "models",
     "network", "optimizers", "plots", "recipes", "register_layer", "serialization", "training", "xor",
 ]
