@@ -2,7 +2,8 @@
 
 Every exported model must pass ``onnx.checker.check_model`` and give, in ONNX
 Runtime, the outputs of numpynn's ``predict`` within 1e-5 on 1,000 real digits
-(float32), whatever the batch size. A layer or activation without an export
+(float32), whatever the batch size: dense networks, every activation, the shape
+layers, and convnets. A layer or activation without an export
 rule, and every bad file or target, is one line (exit code 2 from the CLI) and
 leaves nothing half-written.
 """
@@ -62,6 +63,16 @@ def largest_difference(net: nn.Network, sess: ort.InferenceSession, pixels: np.n
     return float(np.max(np.abs(got.astype(np.float64) - want)))
 
 
+def with_biases(net: nn.Network, seed: int = 0) -> nn.Network:
+    """Give every bias a value (an untrained network's are zero, and an exporter that lost them
+    would pass)."""
+    rng = np.random.default_rng(seed)
+    for layer in net.layers:
+        if "b" in layer.params:
+            layer.params["b"][...] = rng.normal(0.0, 0.3, layer.params["b"].shape)
+    return net
+
+
 def ops(model: onnx.ModelProto) -> list[str]:
     return [node.op_type for node in model.graph.node]
 
@@ -96,7 +107,7 @@ def test_every_activation(digits, tmp_path):
         nn.Dense(784, 64, "sigmoid"), nn.Dense(64, 48, "tanh"), nn.Dense(48, 32, "relu"),
         nn.Dense(32, 32, LeakyReLU(alpha=0.2)), nn.Dense(32, 16, "identity"), nn.Dense(16, 10, "softmax"),
     ], seed=3)
-    model, sess = exported(net, tmp_path / "activations.onnx")
+    model, sess = exported(with_biases(net), tmp_path / "activations.onnx")
     assert ops(model) == ["Gemm", "Sigmoid", "Gemm", "Tanh", "Gemm", "Relu", "Gemm", "LeakyRelu", "Gemm",
                           "Gemm", "Softmax"]
     leaky = next(node for node in model.graph.node if node.op_type == "LeakyRelu")
@@ -110,9 +121,34 @@ def test_dropout_flatten_reshape(digits, tmp_path):
         nn.Reshape((1, 28, 28)), nn.Flatten(), nn.Dense(784, 32, "relu"), nn.Dropout(0.5),
         nn.Reshape((2, 4, 4)), nn.Flatten(), nn.Dense(32, 10, "softmax"),
     ], input_shape=(28, 28), seed=1)
-    model, sess = exported(net, tmp_path / "shapes.onnx")
+    model, sess = exported(with_biases(net), tmp_path / "shapes.onnx")
     assert ops(model) == ["Reshape", "Flatten", "Gemm", "Relu", "Reshape", "Flatten", "Gemm", "Softmax"]
     assert io_facts(model)[0] == ("input", onnx.TensorProto.FLOAT, ["N", 28, 28])
+    assert largest_difference(net, sess, digits) < TOLERANCE
+
+
+def test_the_convnet(digits, tmp_path):
+    """The LeNet-style convnet of numpynn.models: Conv, Relu and MaxPool on (N, 1, 28, 28)."""
+    net = with_biases(nn.models.convnet(seed=0))
+    model, sess = exported(net, tmp_path / "convnet.onnx")
+    assert ops(model) == ["Reshape", "Conv", "Relu", "MaxPool", "Conv", "Relu", "MaxPool", "Flatten",
+                          "Gemm", "Relu", "Gemm", "Softmax"]
+    assert io_facts(model)[0] == ("input", onnx.TensorProto.FLOAT, ["N", 784])
+    assert largest_difference(net, sess, digits) < TOLERANCE
+
+
+def test_strides_padding_and_pooling_windows(digits, tmp_path):
+    """Pairs that differ by axis (a 3x2 kernel, stride (1, 2), padding (1, 0)), overlapping max-pool
+    windows, average pooling and other activations after a convolution."""
+    net = with_biases(nn.Network([
+        nn.Reshape((1, 28, 28)), nn.Conv2D(1, 4, 3, stride=2, padding=1, activation="tanh"), nn.AvgPool2D(2),
+        nn.Conv2D(4, 6, (3, 2), stride=(1, 2), padding=(1, 0), activation=LeakyReLU(alpha=0.1)),
+        nn.MaxPool2D(3, stride=2), nn.Flatten(), nn.Dense(18, 10, "softmax"),
+    ], input_shape=(784,), seed=8))
+    assert [layer.output_shape for layer in net.layers][1:5] == [(4, 14, 14), (4, 7, 7), (6, 7, 3), (6, 3, 1)]
+    model, sess = exported(net, tmp_path / "strides.onnx")
+    assert ops(model) == ["Reshape", "Conv", "Tanh", "AveragePool", "Conv", "LeakyRelu", "MaxPool", "Flatten",
+                          "Gemm", "Softmax"]
     assert largest_difference(net, sess, digits) < TOLERANCE
 
 
@@ -123,13 +159,14 @@ def test_other_outputs(name, digits, tmp_path):
         net = nn.Network([nn.Dense(784, 16, "tanh"), nn.Dense(16, 1, "sigmoid")], seed=2)
     else:
         net = nn.Network([nn.Dense(784, 3, "identity"), nn.Dropout(0.2)], loss="squared_error", seed=2)
+    with_biases(net)
     model, sess = exported(net, tmp_path / "out.onnx")
     assert io_facts(model)[1] == ("output", onnx.TensorProto.FLOAT, ["N", net.n_out])
     assert largest_difference(net, sess, digits) < TOLERANCE
 
 
 def test_a_float64_network_exports_as_float32(digits, tmp_path):
-    net = nn.models.mlp(seed=4, dtype="float64")
+    net = with_biases(nn.models.mlp(seed=4, dtype="float64"))
     model, sess = exported(net, tmp_path / "f64.onnx")
     assert {t.data_type for t in model.graph.initializer} == {onnx.TensorProto.FLOAT}
     assert [facts[1] for facts in io_facts(model)] == [onnx.TensorProto.FLOAT] * 2

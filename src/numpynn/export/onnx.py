@@ -27,6 +27,10 @@ Layers → operators (:data:`RULES`)
 ``Dropout(p)``             nothing (it is the identity at inference)
 ``Flatten()``              ``Flatten(axis=1)``
 ``Reshape(shape)``         ``Reshape(x, [0, *shape])`` (0 keeps the batch)
+``Conv2D(C, O, k, s, p)``  ``Conv(x, W, b)`` (W (O, C, kh, kw), the layout
+                           of numpynn, PyTorch and ONNX), then σ
+``MaxPool2D(k, s)``        ``MaxPool``
+``AvgPool2D(k, s)``        ``AveragePool``
 =========================  ===============================================
 
 Activations σ: sigmoid → ``Sigmoid``, tanh → ``Tanh``, relu → ``Relu``,
@@ -56,7 +60,7 @@ import numpy as np
 from .. import __version__
 from ..activations import Activation, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from ..errors import NumpynnError
-from ..layers import Dense, Dropout, Flatten, Layer, Reshape
+from ..layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, Reshape
 from ..network import Network
 
 if TYPE_CHECKING:
@@ -195,6 +199,24 @@ def _flatten(layer: Flatten, g: OnnxGraph, x: str) -> str:
 def _reshape(layer: Reshape, g: OnnxGraph, x: str) -> str:
     shape = g.constant("shape", np.array([0, *layer.shape], np.int64))  # 0: keep N
     return g.node("Reshape", [x, shape])
+
+
+@register_rule(Conv2D)
+def _conv2d(layer: Conv2D, g: OnnxGraph, x: str) -> str:
+    (ph, pw) = layer.padding  # ONNX pads: [top, left, bottom, right]
+    z = g.node("Conv", [x, g.param("W"), g.param("b")], kernel_shape=list(layer.kernel_size),
+               strides=list(layer.stride), pads=[ph, pw, ph, pw])  # W (O, C, kh, kw), as ONNX wants
+    return g.activation(layer.activation, z)  # a = σ(z)
+
+
+@register_rule(MaxPool2D)
+def _max_pool(layer: MaxPool2D, g: OnnxGraph, x: str) -> str:
+    return g.node("MaxPool", [x], kernel_shape=list(layer.kernel_size), strides=list(layer.stride))
+
+
+@register_rule(AvgPool2D)
+def _avg_pool(layer: AvgPool2D, g: OnnxGraph, x: str) -> str:
+    return g.node("AveragePool", [x], kernel_shape=list(layer.kernel_size), strides=list(layer.stride))
 
 
 def _simple(op: str) -> ActivationRule:
