@@ -30,6 +30,7 @@ _NAMES = {
 _MODULES = {
     "activations", "losses", "initializers", "layers", "network", "optimizers", "gradcheck", "augment",
     "errors", "datasets", "serialization", "images", "plots", "training", "recipes", "models", "xor",
+    "export",
 }
 
 __all__ = [
