@@ -183,7 +183,7 @@ def test_train_with_dropout_validation_split_and_patience(small_digits, tmp_path
     assert info["training"]["selection"]["validation"].startswith("validation split 0.2 of the training data")
     assert main(["info", str(out)]) == 0
     table = capsys.readouterr().out
-    assert "Dropout" in table and "784 -> 64 -> 64 -> 32 -> 32 -> 10" in table
+    assert "Dropout" in table and "input 784, 5 layers" in table
 
 
 def test_registry_names_are_the_cli_choices(capsys):

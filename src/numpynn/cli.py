@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .activations import ACTIVATIONS
     from .datasets import DATASET_NAMES
     from .losses import LOSSES
+    from .models import MODELS
     from .optimizers import OPTIMIZERS
     from .training import SCHEDULES
 
@@ -90,13 +91,17 @@ def build_parser() -> argparse.ArgumentParser:
     datasets_help = f"{', '.join(DATASET_NAMES)}, or a folder of IDX files"
     p.add_argument("--data", metavar="NAME|DIR", help=f"{datasets_help} "
                    "(default: full MNIST if cached or downloadable, else mnist-sample)")
+    p.add_argument("--model", default="mlp", choices=_choices(MODELS),
+                   help="mlp: dense layers (default); cnn: a LeNet-style convnet (two 5x5 convolutions "
+                        "with max-pooling, then 512 -> 128 -> 10)")
     p.add_argument("--layers", type=_layers, default=None, metavar="SIZES",
-                   help="layer sizes (default 784,128,64,10)")
+                   help="layer sizes of the mlp (default 784,128,64,10)")
     hidden = _choices(ACTIVATIONS, "softmax")
-    p.add_argument("--activation", default="sigmoid", choices=hidden, metavar="NAME",
-                   help=f"hidden activation: {', '.join(hidden)} (default sigmoid)")
-    p.add_argument("--dropout", type=_fraction, default=0.0, metavar="P",
-                   help="dropout after each hidden layer, probability P of dropping a unit (default 0)")
+    p.add_argument("--activation", default=None, choices=hidden, metavar="NAME",
+                   help=f"hidden activation of the mlp: {', '.join(hidden)} (default sigmoid)")
+    p.add_argument("--dropout", type=_fraction, default=None, metavar="P",
+                   help="dropout after each hidden dense layer, probability P of dropping a unit "
+                        "(default 0 for the mlp, 0.25 for the cnn)")
     p.add_argument("--loss", default="cross_entropy", choices=_choices(LOSSES), metavar="NAME",
                    help=f"{' or '.join(_choices(LOSSES))} (default cross_entropy)")
     p.add_argument("--optimizer", choices=_choices(OPTIMIZERS), default=None, help="default adam")
@@ -212,7 +217,7 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     import signal
 
-    from . import models, recipes
+    from . import recipes
     from .serialization import load_checkpoint, save_checkpoint
     from .training import TrainingInterrupted
 
@@ -237,9 +242,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                              "ask for more with --epochs")
         _say(f"resuming from {args.resume} after epoch {done} of {recipe.epochs}")
     else:
-        layers = args.layers or [data.n_features, 128, 64, data.n_classes]
-        net = models.mlp(layers, args.activation, args.loss, args.seed, args.dtype, dropout=args.dropout)
-        recipe = recipes.default_recipe(data.n_train)
+        net = _build_model(args, data)
+        recipe = recipes.default_recipe(data.n_train, args.model)
         for key in ("optimizer", "lr", "momentum", "schedule", "shift", "batch_size", "epochs",
                     "validation_split", "patience"):
             value = getattr(args, key)
@@ -313,6 +317,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _build_model(args: argparse.Namespace, data: Any) -> Any:
+    """The network ``--model`` names, with the options that apply to it."""
+    from . import models
+
+    if args.model == "cnn":
+        given = [f"--{name}" for name in ("layers", "activation") if getattr(args, name) is not None]
+        if given:
+            raise UsageError(f"{' and '.join(given)} only apply to --model mlp; the cnn's layers are fixed "
+                             "(see numpynn.models.convnet)")
+        if (data.n_features, data.n_classes) != (784, 10):
+            raise UsageError(f"the cnn reads 28x28 images of 10 classes, but {data.name} has "
+                             f"{data.n_features} pixels and {data.n_classes} classes: use --model mlp")
+        if args.loss != "cross_entropy":
+            raise UsageError("the cnn ends in a softmax trained with cross_entropy")
+        return models.convnet(args.seed, args.dtype, dropout=0.25 if args.dropout is None else args.dropout)
+    layers = args.layers or [data.n_features, 128, 64, data.n_classes]
+    return models.mlp(layers, args.activation or "sigmoid", args.loss, args.seed, args.dtype,
+                      dropout=args.dropout or 0.0)
+
+
 def _describe_network(net: Any) -> str:
     """'784 -> 128 -> 64 -> 10 (sigmoid hidden, softmax output, cross_entropy, float32), 109,386
     parameters' for a dense network; the layer types in order for any other."""
@@ -329,13 +353,18 @@ def _describe_network(net: Any) -> str:
 
 
 def _layer_word(layer: Any) -> str:
-    from .layers import Dense, Dropout
+    from .layers import Conv2D, Dense, Dropout
 
     if isinstance(layer, Dense):
         return str(layer.n_out)
     if isinstance(layer, Dropout):
         return f"dropout {layer.p:g}"
-    return layer.name
+    if isinstance(layer, Conv2D):
+        (kh, kw), shape = layer.kernel_size, "x".join(map(str, layer.output_shape))
+        return f"conv {kh}x{kw} {layer.activation.name} {shape}"
+    if layer.name.endswith("Pool2D"):
+        return f"{layer.name[:3].lower()}pool {'x'.join(map(str, layer.output_shape))}"
+    return layer.name.lower()
 
 
 def _selection_note(selection: Any) -> str:
@@ -462,7 +491,12 @@ def _format_info(path: str, info: dict[str, Any]) -> str:
         elif isinstance(value, dict):
             value = ", ".join(f"{k} {v}" for k, v in value.items())
         facts.append([key, value])
-    lines = [f"{path}: numpynn {kind}, {' -> '.join(map(str, info.get('sizes', [])))} "
+    rows = info.get("layers", [])
+    if all(row.get("type") == "Dense" for row in rows):
+        shape = " -> ".join(map(str, info.get("sizes", [])))
+    else:
+        shape = f"input {'x'.join(map(str, info.get('input_shape', [])))}, {len(rows)} layers"
+    lines = [f"{path}: numpynn {kind}, {shape} "
              f"({info.get('file_size', 0):,} bytes, numpynn {info.get('numpynn_version')})", "", layers]
     if facts:
         lines += ["", table(["training", ""], facts)]
@@ -555,15 +589,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError as e:
         _say(f"numpynn {args.command}: error: {e}")
         return EXIT_USAGE
+    except BrokenPipeError:  # pragma: no cover - e.g. piped into head
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except (UsageError, ValueError, TypeError, OSError) as e:
         message = str(e) or type(e).__name__
         if isinstance(e, FileNotFoundError) and e.filename and str(e.filename) not in message:
             message = f"{e.filename}: {message}"
         _say(f"numpynn {args.command}: error: {message}")
         return EXIT_USAGE
-    except BrokenPipeError:  # pragma: no cover - e.g. piped into head
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

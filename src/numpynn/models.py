@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from ._registry import Registry
 from .layers import Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, Reshape
 from .network import Network
 
@@ -69,3 +70,9 @@ def convnet(
         stack.append(Dropout(dropout))
     stack.append(Dense(hidden, 10, "softmax"))
     return Network(stack, loss="cross_entropy", input_shape=(784,), seed=seed, dtype=dtype)
+
+
+#: The ready-made networks by name (``numpynn train --model``).
+MODELS: Registry[Callable[..., Network]] = Registry("model")
+MODELS.add("mlp", mlp)
+MODELS.add("cnn", convnet)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._io import atomic_write
-from .layers import Dense
+from .layers import Conv2D, Dense, Reshape
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -41,6 +41,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "confusion_matrix",
+    "conv_filters",
+    "feature_maps",
     "first_layer_weights",
     "learning_curves",
     "misclassified",
@@ -89,6 +91,8 @@ LEARNING_CURVES = "learning_curves.png"
 CONFUSION_MATRIX = "confusion_matrix.png"
 MISCLASSIFIED = "misclassified.png"
 FIRST_LAYER_WEIGHTS = "first_layer_weights.png"
+CONV_FILTERS = "conv_filters.png"
+FEATURE_MAPS = "feature_maps.png"
 
 
 # --- matplotlib, lazily --------------------------------------------------------------
@@ -400,11 +404,7 @@ def first_layer_weights(
         tiles = tiles / np.maximum(np.abs(tiles).max(axis=(1, 2), keepdims=True), 1e-12)
         limit, label = 1.0, "weight / the unit's largest |weight|"
     grid_rows, grid_cols = _grid(units, max_cols=16)
-    gap = max(1, rows // 14)  # blank pixels between tiles
-    mosaic = np.full((grid_rows * (rows + gap) - gap, grid_cols * (cols + gap) - gap), np.nan)
-    for j in range(units):
-        top, left = (rows + gap) * (j // grid_cols), (cols + gap) * (j % grid_cols)
-        mosaic[top : top + rows, left : left + cols] = tiles[j]
+    mosaic = _mosaic(tiles, grid_cols)
 
     mpl = _matplotlib()
     cmap = mpl.colormaps["RdBu_r"].with_extremes(bad="white")
@@ -421,6 +421,81 @@ def first_layer_weights(
             title = (f"First-layer weights: {units} of {W.shape[1]} hidden units "
                      f"({W.shape[0]} inputs → {W.shape[1]})")
         fig.suptitle(title)
+    return fig
+
+
+def _mosaic(tiles: np.ndarray, grid_cols: int) -> np.ndarray:
+    """Tiles (n, rows, cols) side by side, ``grid_cols`` to a row, with blank (NaN) gaps."""
+    n, rows, cols = tiles.shape
+    grid_rows = -(-n // grid_cols)
+    gap = max(1, rows // 14)  # blank pixels between tiles
+    mosaic = np.full((grid_rows * (rows + gap) - gap, grid_cols * (cols + gap) - gap), np.nan)
+    for j in range(n):
+        top, left = (rows + gap) * (j // grid_cols), (cols + gap) * (j % grid_cols)
+        mosaic[top : top + rows, left : left + cols] = tiles[j]
+    return mosaic
+
+
+def _first_conv(net: Network) -> Conv2D:
+    for layer in net.layers:
+        if isinstance(layer, Conv2D):
+            return layer
+    raise ValueError("the network has no Conv2D layer")
+
+
+def conv_filters(net: Network, title: str | None = None) -> Figure:
+    """The kernels of the first convolution, one tile per (output, input) channel pair,
+    on a diverging colormap centred on 0 (red: the filter responds to ink there)."""
+    conv = _first_conv(net)
+    W = np.asarray(conv.W, dtype=np.float64)  # (O, C, kh, kw)
+    O, C, kh, kw = W.shape
+    tiles = W.reshape(O * C, kh, kw)
+    limit = float(np.abs(tiles).max()) or 1.0
+    grid_cols = min(O * C, 8 if C == 1 else C)
+    mosaic = _mosaic(tiles, grid_cols)
+    mpl = _matplotlib()
+    cmap = mpl.colormaps["RdBu_r"].with_extremes(bad="white")
+    grid_rows = -(-O * C // grid_cols)
+    with _figure((0.75 * grid_cols + 1.2, 0.75 * grid_rows + 0.7)) as fig:
+        ax = fig.subplots()
+        image = ax.imshow(mosaic, cmap=cmap, vmin=-limit, vmax=limit)
+        ax.set_axis_off()
+        cbar = fig.colorbar(image, ax=ax, shrink=0.7, aspect=25, pad=0.03)
+        cbar.set_label("weight")
+        cbar.ax.tick_params(labelsize=7)
+        fig.suptitle(title or f"First convolution: {O} filters of {kh}x{kw}"
+                     + ("" if C == 1 else f" over {C} channels"))
+    return fig
+
+
+def feature_maps(net: Network, x: Any, title: str | None = None) -> Figure:
+    """One input (a row of pixels) and the feature maps each convolution and pooling
+    layer makes of it: one grey tile per channel, brighter = larger."""
+    x = np.asarray(x)
+    stages = []
+    h = net._as_float(net._check_x(x.reshape(1, -1) if x.ndim == 1 else x[:1]))
+    for layer in net.layers:
+        h = layer.forward(h)
+        if len(layer.output_shape) == 3 and not isinstance(layer, Reshape):
+            stages.append((f"{layer.name} {'x'.join(map(str, layer.output_shape))}", np.array(h[0])))
+    if not stages:
+        raise ValueError("the network has no layer with feature maps (channels x height x width)")
+    mpl = _matplotlib()
+    widest = max(min(maps.shape[0], 16) for _, maps in stages)
+    with _figure((0.7 * widest + 1.6, 1.0 + 0.75 * sum(-(-m.shape[0] // 16) for _, m in stages))) as fig:
+        grid = fig.add_gridspec(len(stages), 2, width_ratios=[1, widest * 0.9])
+        ax = fig.add_subplot(grid[:, 0])
+        side = int(round(np.sqrt(x.size)))
+        ax.imshow(np.asarray(x, dtype=np.float64).reshape(side, -1), cmap="gray_r")
+        ax.set_title("input", fontsize=8)
+        ax.set_axis_off()
+        for row, (name, maps) in enumerate(stages):
+            ax = fig.add_subplot(grid[row, 1])
+            top = np.abs(maps).max() or 1.0
+            ax.imshow(_mosaic(maps / top, min(maps.shape[0], 16)), cmap=mpl.colormaps["gray"], vmin=0, vmax=1)
+            ax.set_title(name, fontsize=8, loc="left")
+            ax.set_axis_off()
+        fig.suptitle(title or "Feature maps of one digit")
     return fig
 
 
@@ -591,7 +666,8 @@ def write_model_plots(out_dir: str | os.PathLike[str], net: Network, data: Datas
     """The figures of a trained classifier on ``data``'s test split, written to
     ``out_dir`` (created if needed): ``confusion_matrix.png``,
     ``misclassified.png`` and, when the first layer reads the images'
-    pixels, ``first_layer_weights.png``. Returns the file names written."""
+    pixels, ``first_layer_weights.png``; for a convnet ``conv_filters.png`` and
+    ``feature_maps.png`` (of the first test image). Returns the file names written."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     what = f"{data.name} test set"
@@ -607,6 +683,12 @@ def write_model_plots(out_dir: str | os.PathLike[str], net: Network, data: Datas
     if isinstance(first, Dense) and first.n_in == rows * cols:  # it reads pixels: its weights are images
         save_figure(first_layer_weights(net, image_shape=data.image_shape), out / FIRST_LAYER_WEIGHTS)
         written.append(FIRST_LAYER_WEIGHTS)
+    if any(isinstance(layer, Conv2D) for layer in net.layers):  # a convnet: its filters, its maps
+        save_figure(conv_filters(net), out / CONV_FILTERS)
+        digit = data.x_test[0]
+        save_figure(feature_maps(net, digit, title=f"Feature maps of a test {data.y_test[0]}"),
+                    out / FEATURE_MAPS)
+        written += [CONV_FILTERS, FEATURE_MAPS]
     return written
 
 
