@@ -297,19 +297,11 @@ def describe(net: Network) -> str:
 def save(net: Network, path: str | os.PathLike[str]) -> None:
     """Export ``net`` to the ONNX file ``path``, written atomically (a temporary file
     beside it, then a rename): the file is the old one or the whole new one, never
-    half of one. Nothing is written when the network cannot be exported."""
-    from .._io import atomic_write_bytes
+    half of one. Nothing is written when the network cannot be exported; a file
+    that cannot be written (a missing or read-only folder, a full disk) is a
+    :class:`~numpynn.errors.WriteError` naming it."""
+    from .._io import atomic_write_bytes, check_writable
 
     target = Path(path)
-    if target.is_dir():
-        raise IsADirectoryError(f"cannot write {target}: it is a folder")
-    folder = target.parent
-    if folder.exists() and not folder.is_dir():
-        raise NotADirectoryError(f"cannot write {target}: {folder} is a file, not a folder")
-    if not folder.exists():
-        raise FileNotFoundError(f"cannot write {target}: folder {folder} does not exist")
-    data = to_model(net).SerializeToString()
-    try:
-        atomic_write_bytes(target, data)
-    except OSError as e:
-        raise OSError(f"cannot write {target}: {e.strerror or e}") from e
+    check_writable(target)  # a missing or read-only folder: said before the work
+    atomic_write_bytes(target, to_model(net).SerializeToString())
