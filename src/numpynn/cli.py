@@ -24,6 +24,26 @@ class UsageError(Exception):
     """Bad options or input: exit code 2."""
 
 
+class RunFailed(Exception):
+    """A run that could not go on (e.g. its checkpoint could not be written): exit code 1."""
+
+
+def _check_targets(*paths: str | None, folder: str | None = None) -> None:
+    """Before any work: each file given can be written, and the folder given exists
+    or can be made, and takes files (else exit 2, naming the path and the problem)."""
+    from ._io import check_writable
+    from .errors import WriteError
+
+    try:
+        for path in paths:
+            if path:
+                check_writable(path)
+        if folder:
+            check_writable(folder, folder=True)
+    except WriteError as e:
+        raise UsageError(str(e)) from None
+
+
 def _number(parse: Any, ok: Any, rule: str, kind: str) -> Any:
     """An argparse type: ``parse`` the text, then check it with ``ok``."""
 
@@ -228,6 +248,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         if "recipe" not in resumed:
             raise UsageError(f"{args.resume} is a checkpoint without a training recipe: "
                              "it was not written by numpynn train --checkpoint")
+    checkpoint = args.checkpoint or args.resume
+    save_to = args.save or resumed.get("save")
+    _check_targets(save_to, checkpoint, folder=args.plots)
     data_arg = args.data if args.data is not None else resumed.get("data")
     data = _load_data(data_arg, download=not args.no_download, progress=not args.no_progress,
                       quiet=False)
@@ -252,8 +275,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.optimizer == "sgd" and args.lr is None:
             recipe.lr = 0.1
         optimizer, done = recipe.make_optimizer(), 0
-    checkpoint = args.checkpoint or args.resume
-    save_to = args.save or resumed.get("save")
     state = {"recipe": recipe.as_dict(), "data": _data_reference(data_arg, data), "save": save_to}
     _say(f"network: {_describe_network(net)}")
     held_out = (f", validation {recipe.validation_split:g} of the training images"
@@ -262,11 +283,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     _say(f"recipe: {recipe.optimizer} lr {recipe.lr:g} ({recipe.schedule}), batch {recipe.batch_size}, "
          f"{recipe.epochs} epochs, shifts ±{recipe.shift} px{held_out}{stopping}")
 
+    kept = [done]  # the epoch the checkpoint file holds
+
     def report(epoch: int, row: dict[str, Any]) -> None:
         _say(f"epoch {epoch:3d}/{recipe.epochs}  loss {row['loss']:.4f}  train {_pct(row['accuracy'])}  "
              f"val {_pct(row.get('val_accuracy'))}  {row['seconds']:5.2f} s")
         if checkpoint:
-            save_checkpoint(checkpoint, net, optimizer, epoch, extra=state)
+            from .errors import WriteError
+
+            try:
+                save_checkpoint(checkpoint, net, optimizer, epoch, extra=state)
+            except WriteError as e:
+                last = (f"{checkpoint} still holds epoch {kept[0]}: continue with numpynn train --resume "
+                        f"{checkpoint}" if kept[0] else "no checkpoint was written")
+                raise RunFailed(f"{e}; training stopped after epoch {epoch}; {last}") from None
+            kept[0] = epoch
 
     started = time.perf_counter()
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
@@ -451,8 +482,8 @@ def _model_and_data(args: argparse.Namespace, quiet: bool) -> tuple[Any, Any]:
 def cmd_plot(args: argparse.Namespace) -> int:
     from . import plots
 
+    _check_targets(folder=args.out)
     net, data = _model_and_data(args, quiet=False)
-    Path(args.out).mkdir(parents=True, exist_ok=True)
     written = plots.write_model_plots(args.out, net, data)
     print(f"figures for {args.model} on {data.name} written to {args.out}: {', '.join(written)}")
     return EXIT_OK
@@ -526,6 +557,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_xor(args: argparse.Namespace) -> int:
     from .xor import train_xor
 
+    _check_targets(args.plot)
     result = train_xor(seed=args.seed, epochs=args.epochs, lr=args.lr)
     if args.plot:
         from . import plots
@@ -574,15 +606,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    from .errors import DivergenceError
+    from .errors import DivergenceError, WriteError
 
     if os.environ.get("NUMPYNN_DEBUG"):  # show full tracebacks when debugging numpynn itself
         return COMMANDS[args.command](args)
     try:
         return COMMANDS[args.command](args)
-    except DivergenceError as e:
+    except (DivergenceError, RunFailed) as e:
         _say(f"numpynn {args.command}: error: {e}")
         return EXIT_FAILED
+    except WriteError as e:  # a target that cannot be written at all: 2; a full disk on the way: 1
+        _say(f"numpynn {args.command}: error: {e}")
+        return EXIT_USAGE if e.bad_target else EXIT_FAILED
     except KeyboardInterrupt:
         _say(f"numpynn {args.command}: interrupted")
         return EXIT_INTERRUPTED
