@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._io import atomic_write
+from ._io import atomic_write, make_folder
 from .layers import Conv2D, Dense, Reshape
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -668,8 +668,7 @@ def write_model_plots(out_dir: str | os.PathLike[str], net: Network, data: Datas
     ``misclassified.png`` and, when the first layer reads the images'
     pixels, ``first_layer_weights.png``; for a convnet ``conv_filters.png`` and
     ``feature_maps.png`` (of the first test image). Returns the file names written."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_folder(out_dir)
     what = f"{data.name} test set"
     written = []
     save_figure(confusion_matrix(net.confusion_matrix(data.x_test, data.y_test),
@@ -698,7 +697,6 @@ def write_training_plots(
 ) -> list[str]:
     """Everything :func:`write_model_plots` writes, after ``learning_curves.png``
     from the training ``history``. Returns the file names written."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_folder(out_dir)
     save_figure(learning_curves(history), out / LEARNING_CURVES)
     return [LEARNING_CURVES, *write_model_plots(out, net, data)]
