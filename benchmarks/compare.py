@@ -1,7 +1,8 @@
 """Training speed: numpynn against PyTorch (CPU), scikit-learn and a GEMM-only floor.
 
 Every contender trains the same network, 784-128-64-10 with sigmoid hidden
-layers and a softmax + cross-entropy output, in float32, on the same
+layers and a softmax + cross-entropy output (or, with ``--model cnn``,
+numpynn's digit convnet, against PyTorch only), in float32, on the same
 60,000 x 784 uint8 images, with the same optimiser (Adam, lr 1e-3, or SGD,
 lr 0.1, momentum 0.9). Epochs are interleaved: each round runs one epoch of
 every contender in turn, in an order shuffled afresh each round (with a fixed
@@ -12,6 +13,7 @@ contender always follows the same neighbour. Round 0 is a warm-up and is not tim
     python benchmarks/compare.py --optimizer both --markdown results.md
     python benchmarks/compare.py --quick              # smoke test, well under a minute
     python benchmarks/compare.py --skip torch,sklearn # as if they were not installed
+    python benchmarks/compare.py --model cnn --batch-sizes 64   # the convnet
 
 See docs/benchmarks.md for the method and how to read the numbers.
 """
@@ -132,8 +134,10 @@ def load_data(folder: str | None, rows: int) -> Data:
                 f"{what}; test: the sample's {ds.x_test.shape[0]:,} held-out digits")
 
 
-def initial_net() -> nn.Network:
+def initial_net(model: str = "mlp") -> nn.Network:
     """The network every numpynn contender starts from (and PyTorch copies)."""
+    if model == "cnn":
+        return nn.models.convnet(seed=SEED)
     return nn.Network(
         [nn.Dense(784, 128, "sigmoid"), nn.Dense(128, 64, "sigmoid"), nn.Dense(64, 10, "softmax")],
         loss="cross_entropy",
@@ -162,11 +166,11 @@ class Contender:
 
 class Numpynn(Contender):
     def __init__(self, data: Data, batch: int, optimizer: str, threads: int | None,
-                 kernels: str, name: str) -> None:
+                 kernels: str, name: str, model: str = "mlp") -> None:
         self.name, self.data, self.batch, self.kernels = name, data, batch, kernels
         self.short = f"numpynn {kernels}"
         self.threads = threads
-        self.net = initial_net()
+        self.net = initial_net(model)
         self.opt = nn.Adam(lr=1e-3) if optimizer == "adam" else nn.SGD(lr=0.1, momentum=0.9)
         self.done = 0
 
@@ -189,23 +193,32 @@ class Torch(Contender):
     pre-scaled float32 tensor with the default (foreach) optimiser and threads."""
 
     def __init__(self, torch: Any, data: Data, batch: int, optimizer: str, threads: int | None,
-                 tuned: bool) -> None:
+                 tuned: bool, model: str = "mlp") -> None:
         import torch.nn.functional as F
 
         self.torch, self.F, self.data, self.batch, self.tuned = torch, F, data, batch, tuned
         self.threads = threads
         self.name = "PyTorch (tuned)" if tuned else "PyTorch (default)"
         self.short = "torch tuned" if tuned else "torch default"
-        net = initial_net()  # same initial weights as numpynn
-        self.model = torch.nn.Sequential(
-            torch.nn.Linear(784, 128), torch.nn.Sigmoid(),
-            torch.nn.Linear(128, 64), torch.nn.Sigmoid(),
-            torch.nn.Linear(64, 10),
-        )
+        net = initial_net(model)  # same initial weights as numpynn
+        T = torch.nn
+        if model == "cnn":
+            self.model = T.Sequential(
+                T.Unflatten(1, (1, 28, 28)),
+                T.Conv2d(1, 16, 5), T.ReLU(), T.MaxPool2d(2),
+                T.Conv2d(16, 32, 5), T.ReLU(), T.MaxPool2d(2),
+                T.Flatten(), T.Linear(512, 128), T.ReLU(), T.Dropout(0.25), T.Linear(128, 10),
+            )
+        else:
+            self.model = T.Sequential(T.Linear(784, 128), T.Sigmoid(), T.Linear(128, 64), T.Sigmoid(),
+                                      T.Linear(64, 10))
+        ours = [layer for layer in net.layers if layer.n_params]
+        theirs = [layer for layer in self.model if isinstance(layer, (T.Linear, T.Conv2d))]
         with torch.no_grad():
-            for layer, dense in zip(self.model[::2], net.layers, strict=True):
-                layer.weight.copy_(torch.from_numpy(dense.W.T.copy()))
-                layer.bias.copy_(torch.from_numpy(dense.b.copy()))
+            for layer, mine in zip(theirs, ours, strict=True):
+                W = mine.W.T if isinstance(layer, T.Linear) else mine.W  # Linear keeps (out, in)
+                layer.weight.copy_(torch.from_numpy(np.ascontiguousarray(W)))
+                layer.bias.copy_(torch.from_numpy(mine.b.copy()))
         params = self.model.parameters()
         extra: dict[str, Any] = {"fused": True} if tuned else {}
         if optimizer == "adam":
@@ -236,6 +249,7 @@ class Torch(Contender):
                 xb = x.index_select(0, idx).float().mul_(scale)
             else:
                 xb = x[idx]
+            model.train()
             loss = F.cross_entropy(model(xb), y[idx])
             if tuned:
                 opt.zero_grad(set_to_none=True)
@@ -249,6 +263,7 @@ class Torch(Contender):
 
     def accuracy(self) -> float:
         torch = self.torch
+        self.model.eval()
         with torch.inference_mode():
             logits = self.model(torch.from_numpy(self.data.x_test).float().mul_(1 / 255))
             return float((logits.argmax(1).numpy() == self.data.y_test).mean())
@@ -364,22 +379,26 @@ def run_batch(data: Data, batch: int, optimizer: str, args: argparse.Namespace,
     default_threads = args.threads or (1 if batch <= 128 else None)
     shown = str(default_threads or default_blas_threads())
     makers: list[tuple[str, Callable[[], Contender]]] = []
+    model = args.model
     if libs["numba"] is not None:
         makers.append(("numpynn", lambda: Numpynn(data, batch, optimizer, args.threads, "numba",
-                                                  "numpynn (numba kernels)")))
+                                                  "numpynn (numba kernels)", model)))
         makers.append(("numpynn-np", lambda: Numpynn(data, batch, optimizer, args.threads, "numpy",
-                                                     "numpynn (numpy kernels)")))
+                                                     "numpynn (numpy kernels)", model)))
     else:
         makers.append(("numpynn", lambda: Numpynn(data, batch, optimizer, args.threads, "numpy",
-                                                  "numpynn (numpy kernels)")))
+                                                  "numpynn (numpy kernels)", model)))
     if libs["torch"] is not None:
         torch = libs["torch"]
-        makers.append(("torch", lambda: Torch(torch, data, batch, optimizer, args.threads, False)))
+        makers.append(("torch", lambda: Torch(torch, data, batch, optimizer, args.threads, False, model)))
         makers.append(("torch-tuned", lambda: Torch(torch, data, batch, optimizer,
-                                                    default_threads or default_blas_threads(), True)))
-    if libs["sklearn"] is not None:
+                                                    default_threads or default_blas_threads(), True,
+                                                    model)))
+    if model == "cnn":  # scikit-learn has no convnet; the floor below is the dense network's
+        pass
+    elif libs["sklearn"] is not None:
         makers.append(("sklearn", lambda: Sklearn(data, batch, optimizer, default_threads)))
-    if libs["floor"]:
+    if libs["floor"] and model == "mlp":
         makers.append(("floor", lambda: GemmFloor(data.x.shape[0], batch, default_threads)))
 
     contenders = [make() for _, make in makers]
@@ -540,6 +559,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="adam (lr 1e-3), sgd (lr 0.1, momentum 0.9) or both (default adam)")
     p.add_argument("--threads", type=int, default=None,
                    help="BLAS / torch threads for every contender (default: 1 for batch <= 128)")
+    p.add_argument("--model", choices=("mlp", "cnn"), default="mlp",
+                   help="mlp: 784-128-64-10 against PyTorch, scikit-learn and the GEMM floor (default); "
+                        "cnn: numpynn's digit convnet against the same network in PyTorch")
     p.add_argument("--data", default=None, help="a folder with the four MNIST IDX files")
     p.add_argument("--rows", type=int, default=None, help=f"training rows (default {N_ROWS:,})")
     p.add_argument("--skip", default="", help=f"comma-separated, any of: {', '.join(SKIPPABLE)}")
@@ -590,7 +612,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             notes.append(f"{label} {why}: {effect}")
     if not libs["floor"]:
         notes.append("GEMM floor skipped (--skip)")
-    if libs["sklearn"] is not None:
+    if args.model == "cnn":
+        notes.append("--model cnn: numpynn.models.convnet() (conv 5x5 16, pool, conv 5x5 32, pool, 128, "
+                     "dropout 0.25, 10) against the same layers in PyTorch; no scikit-learn, no floor")
+    elif libs["sklearn"] is not None:
         notes.append("scikit-learn gets the images pre-scaled to float32 (it cannot scale per batch); "
                       "the others read uint8 and scale each batch, inside the timed epoch")
     if libs["torch"] is not None:
