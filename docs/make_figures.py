@@ -1,9 +1,10 @@
 """Regenerate every picture in the README and docs/ from the real code.
 
-    python docs/make_figures.py            # about a minute on 2 cores
+    python docs/make_figures.py            # about two minutes on 2 cores
 
-Trains the default MNIST recipe on the bundled sample (as `numpynn train` does) and the
-XOR network, then writes docs/figures/*.png; then takes the screenshot of the web page
+Trains the default MNIST recipe on the bundled sample (as `numpynn train` does), the
+convnet (as `numpynn train --model cnn` does) and the XOR network, then writes
+docs/figures/*.png; then takes the screenshot of the web page
 (docs/figures/web.png) by running the browser test, when Chromium and Selenium are installed.
 """
 
@@ -33,6 +34,13 @@ def main() -> None:
     written = plots.write_training_plots(OUT, net, history, data)
     print(f"MNIST figures written: {', '.join(written)} "
           f"(test accuracy {net.metadata['test_accuracy']:.2%})")
+
+    recipe = recipes.default_recipe(data.n_train, "cnn")
+    cnn, _ = recipes.train_classifier(data, nn.models.convnet(), recipe, progress=True)
+    plots.save_figure(plots.conv_filters(cnn), OUT / plots.CONV_FILTERS)
+    title = f"Feature maps of a test {data.y_test[0]}"
+    plots.save_figure(plots.feature_maps(cnn, data.x_test[0], title=title), OUT / plots.FEATURE_MAPS)
+    print(f"convnet figures written (test accuracy {cnn.metadata['test_accuracy']:.2%})")
 
     test = OUT.parents[1] / "tests" / "test_web_browser.py"
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", str(test)],
