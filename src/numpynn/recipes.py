@@ -70,10 +70,13 @@ def default_recipe(n_train: int, model: str = "mlp") -> Recipe:
     Convnet, up to 20,000 images: 20 epochs of Adam at 4e-3, cosine, ±1 px
     shifts, batch 64; chosen on the validation split of the bundled sample's
     training digits from rates 1e-3 to 8e-3, 10 to 20 epochs, with and without
-    shifts (the table is in docs/conv.md).
+    shifts (the table is in docs/conv.md). Larger sets: the same but 6 epochs
+    (each sees 7.5 times the images): on the 60,000-image stand-in both 2e-3 and
+    4e-3 reach 99.58% on its (not independent) validation split and 99.0-99.15%
+    on the held-out real digits, in 70 s.
     """
     if model == "cnn":
-        return Recipe(epochs=20, lr=4e-3, shift=1)
+        return Recipe(epochs=20 if n_train <= 20_000 else 6, lr=4e-3, shift=1)
     if n_train <= 20_000:
         return Recipe(epochs=30, lr=5e-3, shift=1)
     return Recipe(epochs=15, lr=1e-3, shift=0)
