@@ -313,7 +313,16 @@ class Network:
         return loss, [tuple(layer.grads[s.name].copy() for s in layer.specs) for layer in self.layers]
 
     # --- inference ------------------------------------------------------------------
-    def _batches(self, x: Array, batch_size: int) -> Iterator[tuple[slice, Array]]:
+    @property
+    def inference_batch(self) -> int:
+        """Rows per forward pass in predict and evaluate (when not given): 4,096, or fewer
+        when a layer's output is large (a convolution's feature maps), so that the widest
+        layer's output for a batch stays under about 2M values (8 MB in float32)."""
+        widest = max(math.prod(layer.output_shape) for layer in self.layers)
+        return max(16, min(4096, 2**21 // widest))
+
+    def _batches(self, x: Array, batch_size: int | None) -> Iterator[tuple[slice, Array]]:
+        batch_size = batch_size or self.inference_batch
         buf = None
         for start in range(0, x.shape[0], batch_size):
             sl = slice(start, min(start + batch_size, x.shape[0]))
@@ -324,7 +333,7 @@ class Network:
                 xb = self._as_float(xb, buf[: xb.shape[0]])
             yield sl, xb
 
-    def predict(self, x: Any, batch_size: int = 4096) -> Array:
+    def predict(self, x: Any, batch_size: int | None = None) -> Array:
         """Outputs a_L for every row of x: (n, *input_shape) -> (n, n_out); for a
         softmax output, class probabilities. uint8 inputs are pixels 0..255."""
         x = self._check_x(x)
@@ -333,11 +342,11 @@ class Network:
             out[sl] = self.forward(xb)
         return out
 
-    def classify(self, x: Any, batch_size: int = 4096) -> Array:
+    def classify(self, x: Any, batch_size: int | None = None) -> Array:
         """Predicted classes (n,): the arg-max output, or output > ½ for one output."""
         return _classes(self.predict(x, batch_size))
 
-    def evaluate(self, x: Any, y: Any, batch_size: int = 4096) -> dict[str, float]:
+    def evaluate(self, x: Any, y: Any, batch_size: int | None = None) -> dict[str, float]:
         """``{"loss": mean loss, "accuracy": fraction correct}`` on (x, y)."""
         x = self._check_x(x)
         t = self.targets(y, x.shape[0])
