@@ -400,10 +400,9 @@ def _diverged(net: Network, opt: Optimizer, saved: tuple[Array, dict[str, Any]],
 
 
 def _progress_bar(total: int) -> Any:
-    from tqdm.auto import tqdm
+    from ._progress import Bar
 
-    # disable=None: a bar on a terminal, silence when the output is a file or a pipe
-    return tqdm(total=total, unit="sample", unit_scale=True, leave=False, dynamic_ncols=True, disable=None)
+    return Bar(total, unit="samples")  # on a terminal; nothing into a file or a pipe
 
 
 def _check_count(value: Any, name: str, minimum: int) -> None:
