@@ -13,13 +13,20 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from .errors import WriteError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: no locks, stale temporaries stay
+    fcntl = None  # type: ignore[assignment]
 
 
 class _Writer:
@@ -52,12 +59,14 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     """
     path = Path(path)
     directory = _folder_of(path)
+    remove_stale_temporaries(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     except OSError as e:
         raise WriteError.of(path, e) from None
     try:
         try:
+            _hold(fd)
             os.fchmod(fd, _new_file_mode(path))  # mkstemp makes 0600; give the usual mode
             f = os.fdopen(fd, "wb")
         except OSError as e:
@@ -88,6 +97,45 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
             os.fsync(dfd)
         finally:
             os.close(dfd)
+
+
+def _hold(fd: int) -> None:
+    """Mark a temporary file as being written: a lock that ends with the writer, even on kill -9."""
+    if fcntl is not None:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def remove_stale_temporaries(path: str | os.PathLike[str], *, min_age: float = 1.0) -> list[Path]:
+    """Remove the temporary files that writers of ``path`` left behind when they
+    were killed (``kill -9``, a power cut): those no living writer holds, at
+    least ``min_age`` seconds old. Returns the files removed. They never pass
+    for data (hidden names ending in ``.tmp``); this keeps the folder clean."""
+    if fcntl is None:
+        return []
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    removed = []
+    try:
+        candidates = list(directory.glob(f".{glob.escape(path.name)}.*.tmp"))
+    except OSError:
+        return []
+    for candidate in candidates:
+        try:
+            fd = os.open(candidate, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            continue
+        try:
+            if time.time() - os.fstat(fd).st_mtime < min_age:
+                continue
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises while a writer holds it
+            os.unlink(candidate)
+            removed.append(candidate)
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+    return removed
 
 
 def _folder_of(path: Path) -> Path:

@@ -207,18 +207,15 @@ def _load_data(name: str | None, *, download: bool, progress: bool, quiet: bool)
 
     if name is not None:
         return datasets.load(name, download=download, progress=progress)
-    folder = datasets.find_mnist(download=False)
-    if folder is None and download:
-        try:
-            folder = datasets.find_mnist(download=True, progress=progress)
+    if datasets.is_cached("mnist") or download:
+        try:  # downloads if need be, and works without the cache if it cannot be written
+            return datasets.load("mnist", download=download, progress=progress)
         except OSError:
-            folder = None
-    if folder is None:
-        _say("full MNIST is not cached here and could not be downloaded: training on the bundled "
-             "mnist-sample (8,000 train + 2,000 test real digits) instead; to use the full set, put "
-             f"the four MNIST files in {datasets.mnist_dir()} or pass --data", quiet)
-        return datasets.load("mnist-sample")
-    return datasets.load_folder(folder, name="mnist")
+            pass
+    _say("full MNIST is not cached here and could not be downloaded: training on the bundled "
+         "mnist-sample (8,000 train + 2,000 test real digits) instead; to use the full set, put "
+         f"the four MNIST files in {datasets.mnist_dir()} or pass --data", quiet)
+    return datasets.load("mnist-sample")
 
 
 def _pct(x: float | None) -> str:

@@ -132,3 +132,66 @@ def write_fake_set(
 def fake_set() -> Callable[..., FakeSet]:
     """``fake_set(folder, **options)`` writes a small MNIST-format folder."""
     return write_fake_set
+
+
+@dataclass
+class StallServer:
+    """A server on 127.0.0.1 that accepts connections and then stalls: it never answers
+    (``head=None``), or sends ``head`` (e.g. a status line, headers and half a body)
+    and then nothing more. It holds each connection until the test ends."""
+
+    url: str
+    accepted: list[socket.socket]
+
+
+def _stall_server(head: bytes | None) -> Iterator[StallServer]:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.05)
+    info = StallServer(url=f"http://127.0.0.1:{listener.getsockname()[1]}/", accepted=[])
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:  # the 0.05 s poll, or the listener closed
+                continue
+            info.accepted.append(conn)
+            if head is not None:
+                conn.settimeout(1.0)
+                try:
+                    conn.recv(65536)  # the request
+                    conn.sendall(head)
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield info
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+        for conn in info.accepted:
+            conn.close()
+
+
+@pytest.fixture
+def stalled_server() -> Iterator[StallServer]:
+    """Accepts, reads nothing, answers nothing."""
+    yield from _stall_server(None)
+
+
+@pytest.fixture
+def second_stalled_server() -> Iterator[StallServer]:
+    yield from _stall_server(None)
+
+
+@pytest.fixture
+def half_file_server() -> Iterator[StallServer]:
+    """Answers 200 with a Content-Length of 1,000,000, sends 1,000 bytes, then stalls."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n" + b"\x1f\x8b" + b"\0" * 998
+    yield from _stall_server(head)

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from disk_faults import full_disk
 
 from numpynn import datasets
 from numpynn.datasets import mnist
-from numpynn.errors import DownloadError
+from numpynn.errors import DownloadError, WriteError
 
 
 @pytest.fixture
@@ -128,8 +134,186 @@ def test_download_false_never_connects(served, monkeypatch: pytest.MonkeyPatch) 
     assert served.requests == []
 
 
-def test_unwritable_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unwritable_cache(served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """A cache folder that cannot be made: download_mnist says so in one line (a WriteError,
+    not a download failure), and load("mnist") works without the cache, saying so once."""
     (tmp_path / "a-file").write_bytes(b"")
     monkeypatch.setenv("NUMPYNN_DATA", str(tmp_path / "a-file"))
-    with pytest.raises(DownloadError, match="cannot create the MNIST cache folder"):
+    use_mirrors(monkeypatch, served.url)
+    with pytest.raises(WriteError) as info:
         datasets.download_mnist(progress=False)
+    assert str(datasets.mnist_dir()) in str(info.value) and "\n" not in str(info.value)
+    assert served.requests == []  # the mirrors are not blamed for the disk
+    for _ in range(2):
+        data = datasets.load("mnist", progress=False)
+        assert data.n_train == 20 and data.source == "downloaded, not cached"
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "without caching" in line]
+    assert len(warnings) == 1 and str(datasets.mnist_dir()) in warnings[0]
+
+
+def test_a_full_disk_under_the_cache_works_without_it(served, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys) -> None:
+    """ENOSPC in the middle of writing the first file to the cache: the data is used
+    without the cache (said once), nothing is left in the cache, no mirror is blamed."""
+    use_mirrors(monkeypatch, served.url)
+    full_disk(monkeypatch, under=datasets.mnist_dir(), room=1000)
+    data = datasets.load("mnist", progress=False)
+    assert data.n_train == 20 and data.n_test == 6
+    assert cache_listing() == []  # no data, no temporary file
+    err = capsys.readouterr().err
+    assert err.count("without caching") == 1 and "No space left on device" in err
+    assert sum(r == "/train-images-idx3-ubyte.gz" for r in served.requests) == 2  # cache, then scratch
+
+
+# --------------------------------------------------------------------------- mirrors that stall
+
+
+def test_a_mirror_that_accepts_and_never_answers_is_left_for_the_next(
+    served, stalled_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mnist, "CONNECT_TIMEOUT", 0.5)
+    use_mirrors(monkeypatch, stalled_server.url, served.url)
+    started = time.monotonic()
+    data = datasets.load("mnist", progress=False)
+    assert data.n_train == 20
+    assert 0.5 <= time.monotonic() - started < 5
+    assert len(stalled_server.accepted) == 1  # not asked again for the other three files
+    assert cache_listing() == sorted(mnist.MNIST_FILES)
+
+
+def test_mirrors_that_all_stall_end_in_the_clear_message(
+    stalled_server, second_stalled_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_mirrors(monkeypatch, stalled_server.url, second_stalled_server.url)
+    started = time.monotonic()
+    with pytest.raises(DownloadError) as info:
+        datasets.download_mnist(progress=False, connect_timeout=0.5)
+    assert time.monotonic() - started < 5
+    message = str(info.value)
+    assert message.count("no answer within 0.5 s") == 2 and "\n" not in message
+    assert cache_listing() == []
+
+
+def test_a_name_lookup_that_hangs_is_cut_short(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The connect time-out covers the name lookup too, which a socket time-out does not."""
+    import socket
+
+    def stuck(*args, **kwargs):
+        time.sleep(3)
+        raise socket.gaierror(-3, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", stuck)
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match="no answer within 0.3 s"):
+        datasets.download_mnist(mirrors=["http://mirror.invalid/"], progress=False, connect_timeout=0.3)
+    assert time.monotonic() - started < 2
+
+
+def test_a_mirror_that_stalls_in_the_middle_of_a_file(
+    served, half_file_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_mirrors(monkeypatch, half_file_server.url, served.url)
+    started = time.monotonic()
+    datasets.download_mnist(progress=False, timeout=0.5)
+    assert time.monotonic() - started < 5
+    assert cache_listing() == sorted(mnist.MNIST_FILES)  # half a file never passes for data
+
+
+def test_train_offline_falls_back_to_the_sample_within_10_s(
+    stalled_server, second_stalled_server, tmp_path: Path
+) -> None:
+    """The worst case of a plain `numpynn train` on a machine whose mirrors accept and never
+    answer, with the real time-outs: both mirrors given up, then the bundled sample."""
+    env = {**os.environ, "NUMPYNN_DATA": str(tmp_path / "cache"), "NUMPYNN_KERNELS": "numpy",
+           "NUMPYNN_MNIST_MIRRORS": f"{stalled_server.url},{second_stalled_server.url}"}
+    started = time.monotonic()
+    p = subprocess.Popen([sys.executable, "-m", "numpynn", "train", "--epochs", "1", "--no-progress"],
+                         cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stderr is not None
+        first = p.stderr.readline()
+        fell_back = time.monotonic() - started
+        rest = p.stderr.read()
+        assert p.wait(timeout=120) == 0, first + rest
+    finally:
+        p.kill()
+    assert first.startswith("full MNIST is not cached here and could not be downloaded"), first
+    assert "data: mnist-sample" in rest
+    assert 2 * mnist.CONNECT_TIMEOUT <= fell_back < 10, fell_back
+    assert len(stalled_server.accepted) == len(second_stalled_server.accepted) == 1
+
+
+# --------------------------------------------------------------------------- interrupted downloads
+
+
+def test_a_killed_download_leaves_nothing_that_passes_for_data(
+    served, half_file_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kill -9 in the middle of a file: only a hidden temporary file stays, which no
+    loader takes for data, and the next download removes it and starts clean."""
+    env = {**os.environ, "NUMPYNN_DATA": os.environ["NUMPYNN_DATA"],
+           "NUMPYNN_MNIST_MIRRORS": half_file_server.url}
+    p = subprocess.Popen([sys.executable, "-c", "from numpynn import datasets; "
+                          "datasets.download_mnist(progress=False)"], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not [n for n in cache_listing() if n.endswith(".tmp")]:
+            assert time.monotonic() < deadline and p.poll() is None, "the download never started"
+            time.sleep(0.02)
+        time.sleep(0.2)  # the first bytes are in the temporary file
+    finally:
+        p.kill()
+        p.wait(30)
+    left = cache_listing()
+    assert len(left) == 1 and left[0].startswith(".train-images-idx3-ubyte.gz.") and left[0].endswith(".tmp")
+    assert not datasets.is_cached("mnist") and datasets.find_mnist(download=False) is None
+    time.sleep(1.1)  # older than a live writer's file can be without its lock
+    use_mirrors(monkeypatch, served.url)
+    assert datasets.load("mnist", progress=False).n_train == 20
+    assert cache_listing() == sorted(mnist.MNIST_FILES)
+
+
+# --------------------------------------------------------------------------- progress bars
+
+
+def _train_on_mirror(url: str, cache: Path, cwd: Path, stderr: Any) -> subprocess.Popen:
+    env = {**os.environ, "NUMPYNN_DATA": str(cache), "NUMPYNN_MNIST_MIRRORS": url,
+           "NUMPYNN_KERNELS": "numpy", "COLUMNS": "100"}
+    script = ("import sys; from numpynn.cli import main; from numpynn.datasets import mnist; "
+              f"mnist.MNIST_FILES.update({mnist.MNIST_FILES!r}); "  # the small files' checksums
+              "sys.exit(main(['train', '--data', 'mnist', '--epochs', '1']))")
+    return subprocess.Popen([sys.executable, "-c", script], cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                            stderr=stderr)
+
+
+def test_no_progress_bar_in_a_redirected_stderr(served, tmp_path: Path) -> None:
+    """`numpynn train --data mnist 2>err`: the lines, and no bar, in err."""
+    with open(tmp_path / "err", "wb") as err:
+        assert _train_on_mirror(served.url, tmp_path / "cache", tmp_path, err).wait(120) == 0
+    text = (tmp_path / "err").read_bytes()
+    assert len(served.requests) == 4 and b"data: mnist:" in text
+    for mark in (b"\r", b"\x1b", "━".encode(), b"%|", b"/s"):
+        assert mark not in text, (mark, text[:500])
+
+
+def test_a_progress_bar_on_a_terminal(served, tmp_path: Path) -> None:
+    import pty
+
+    master, slave = pty.openpty()
+    p = _train_on_mirror(served.url, tmp_path / "cache", tmp_path, slave)
+    os.close(slave)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the other end closed
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(master)
+    assert p.wait(120) == 0
+    assert len(served.requests) == 4
+    assert "━".encode() in screen and b"train-images-idx3-ubyte.gz" in screen  # the download's bar
+    assert b"samples" in screen  # the training's bar

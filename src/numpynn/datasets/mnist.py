@@ -12,20 +12,24 @@ import hashlib
 import http.client
 import importlib.resources
 import os
+import sys
+import tempfile
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import platformdirs
-from tqdm.auto import tqdm
 
-from numpynn._io import atomic_write
+from numpynn._io import atomic_write, make_folder
+from numpynn._progress import Bar
 from numpynn._registry import Registry
 from numpynn.datasets.idx import read_idx
-from numpynn.errors import DownloadError, InvalidFileError
+from numpynn.errors import DownloadError, InvalidFileError, WriteError
 
 __all__ = [
     "DEFAULT_MIRRORS",
@@ -68,7 +72,11 @@ DEFAULT_MIRRORS: tuple[str, ...] = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
 )
-DOWNLOAD_TIMEOUT = 30.0  # seconds without data before a mirror is given up
+#: Seconds a mirror has to answer (name lookup, connection, TLS, status and headers)
+#: before the next one is tried: two mirrors that never answer cost 8 s in all.
+CONNECT_TIMEOUT = 4.0
+#: Seconds without data in the middle of a file before its mirror is given up.
+READ_TIMEOUT = 15.0
 N_CLASSES = 10
 SAMPLE_N_TRAIN = 8000  # mnist-sample: first 8,000 train, last 2,000 test
 
@@ -313,7 +321,9 @@ def is_cached(name: str = "mnist") -> bool:
 def find_mnist(download: bool = False, *, progress: bool = True) -> Path | None:
     """The folder holding the full MNIST set, downloading the missing files
     first if ``download``; ``None`` if they are missing and ``download`` is
-    false. Raises :class:`~numpynn.errors.DownloadError` if a download fails."""
+    false. Raises :class:`~numpynn.errors.DownloadError` if a download fails,
+    :class:`~numpynn.errors.WriteError` if the cache folder cannot take the files
+    (:func:`load` then works without the cache)."""
     if is_cached("mnist"):
         return mnist_dir()
     if not download:
@@ -325,25 +335,36 @@ class _Rejected(Exception):
     """A mirror answered, but with the wrong bytes."""
 
 
+class _NoAnswer(TimeoutError):
+    """A mirror did not answer in time."""
+
+
 def download_mnist(
     *,
     mirrors: Sequence[str] | None = None,
     progress: bool = True,
-    timeout: float = DOWNLOAD_TIMEOUT,
+    timeout: float = READ_TIMEOUT,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    folder: str | os.PathLike[str] | None = None,
 ) -> Path:
-    """Download the MNIST files missing from :func:`mnist_dir` and return that
-    folder. Each file is streamed into a temporary file beside its final name
-    and renamed only once its size and SHA-256 match :data:`MNIST_FILES`;
-    mirrors (default :func:`mnist_mirrors`) are tried in order."""
-    folder = mnist_dir()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise DownloadError(
-            f"cannot create the MNIST cache folder {folder} ({e.strerror or e}); "
-            f"set NUMPYNN_DATA to a writable folder"
-        ) from None
+    """Download the MNIST files missing from ``folder`` (default :func:`mnist_dir`)
+    and return that folder.
+
+    Each file is streamed into a temporary file beside its final name and
+    renamed only once its size and SHA-256 match :data:`MNIST_FILES`; nothing
+    that could pass for data is ever left behind (temporary files of a killed
+    download are removed by the next one). Mirrors (default
+    :func:`mnist_mirrors`) are tried in order: each has ``connect_timeout``
+    seconds to answer and may then fall silent for at most ``timeout`` seconds;
+    a mirror that could not be reached is not asked again for the other files.
+    Raises :class:`~numpynn.errors.DownloadError` when no mirror delivers a file
+    and :class:`~numpynn.errors.WriteError` when ``folder`` cannot take it (a
+    full disk, a read-only folder), leaving the mirrors alone.
+    """
+    folder = mnist_dir() if folder is None else Path(folder)
+    make_folder(folder)
     urls = list(mirrors) if mirrors is not None else mnist_mirrors()
+    unreachable: dict[str, str] = {}
     for filename, (size, sha256) in MNIST_FILES.items():
         stem = filename.removesuffix(".gz")
         if _find_idx(folder, stem) is not None:
@@ -351,11 +372,20 @@ def download_mnist(
         failures = []
         for base in urls:
             url = base.rstrip("/") + "/" + filename
+            if base in unreachable:
+                failures.append(f"{url}: {unreachable[base]}")
+                continue
             try:
-                _fetch(url, folder / filename, size, sha256, progress=progress, timeout=timeout)
+                _fetch(url, folder / filename, size, sha256, progress=progress, timeout=timeout,
+                       connect_timeout=connect_timeout)
                 break
+            except WriteError:
+                raise  # the disk, not the mirror
             except (_Rejected, OSError, http.client.HTTPException, ValueError) as e:
-                failures.append(f"{url}: {_reason(e, timeout)}")
+                reason = _reason(e, timeout)
+                failures.append(f"{url}: {reason}")
+                if _unreachable(e):
+                    unreachable[base] = reason
         else:
             tried = "; ".join(failures) if failures else "no mirrors configured"
             raise DownloadError(
@@ -366,6 +396,16 @@ def download_mnist(
     return folder
 
 
+def _unreachable(e: BaseException) -> bool:
+    """The mirror itself could not be reached (no answer, refused, unknown host), as
+    opposed to a mirror that answered about one file."""
+    if isinstance(e, urllib.error.HTTPError):
+        return False
+    if isinstance(e, urllib.error.URLError):
+        return True
+    return isinstance(e, (TimeoutError, ConnectionError))
+
+
 def _reason(e: BaseException, timeout: float) -> str:
     """A short one-line reason for a failed download."""
     if isinstance(e, urllib.error.HTTPError):
@@ -374,29 +414,58 @@ def _reason(e: BaseException, timeout: float) -> str:
         if not isinstance(e.reason, BaseException):
             return str(e.reason)
         e = e.reason
+    if isinstance(e, _NoAnswer):
+        return str(e)
     if isinstance(e, TimeoutError):  # socket.timeout is TimeoutError
-        return f"timed out after {timeout:g} s"
+        return f"no data for {timeout:g} s"
     if isinstance(e, OSError) and e.strerror:
         return e.strerror
     return " ".join(str(e).split()) or type(e).__name__
 
 
-def _fetch(url: str, dest: Path, size: int, sha256: str, *, progress: bool, timeout: float) -> None:
+def _open(url: str, connect_timeout: float, read_timeout: float) -> http.client.HTTPResponse:
+    """``urlopen(url)``, but the answer (name lookup, connection, TLS, status line and
+    headers) must come within ``connect_timeout`` seconds, whatever stalls: the
+    request runs in a helper thread that is left to time out on its own (its
+    sockets wait at most ``read_timeout``) if it has not answered by then. Each
+    later read of the body may wait ``read_timeout`` seconds."""
+    request = urllib.request.Request(url, headers={"User-Agent": "numpynn"})
+    result: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def ask() -> None:
+        try:
+            response = urllib.request.urlopen(request, timeout=read_timeout)
+        except BaseException as e:  # noqa: BLE001 - handed to the waiting thread
+            with lock:
+                result["error"] = e
+            return
+        with lock:
+            if result.get("late"):
+                response.close()
+            else:
+                result["response"] = response
+
+    asker = threading.Thread(target=ask, name="numpynn-download", daemon=True)
+    asker.start()
+    asker.join(connect_timeout)
+    with lock:
+        if "response" in result:
+            return result["response"]
+        if "error" in result:
+            raise result["error"]
+        result["late"] = True
+    raise _NoAnswer(f"no answer within {connect_timeout:g} s")
+
+
+def _fetch(url: str, dest: Path, size: int, sha256: str, *, progress: bool, timeout: float,
+           connect_timeout: float = CONNECT_TIMEOUT) -> None:
     """Stream ``url`` into ``dest`` atomically if it has ``size`` bytes with
     SHA-256 ``sha256``; otherwise raise and leave no file behind."""
-    request = urllib.request.Request(url, headers={"User-Agent": "numpynn"})
     with (
-        urllib.request.urlopen(request, timeout=timeout) as response,
+        _open(url, connect_timeout, timeout) as response,
         atomic_write(dest) as out,
-        tqdm(
-            total=size,
-            unit="B",
-            unit_scale=True,
-            unit_divisor=1024,
-            desc=dest.name,
-            disable=not progress,
-            leave=False,
-        ) as bar,
+        Bar(size, description=dest.name, unit="B", enabled=progress) as bar,
     ):
         digest = hashlib.sha256()
         got = 0
@@ -416,6 +485,16 @@ def _fetch(url: str, dest: Path, size: int, sha256: str, *, progress: bool, time
 def _chunks(response: http.client.HTTPResponse) -> Iterator[bytes]:
     while chunk := response.read(_CHUNK):
         yield chunk
+
+
+_said: set[str] = set()
+
+
+def _say_once(text: str) -> None:
+    """A warning on stderr, once per process."""
+    if text not in _said:
+        _said.add(text)
+        print(text, file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------- entry
@@ -449,7 +528,16 @@ def load(name_or_path: str | os.PathLike[str], *, download: bool = True, progres
 
 def _load_mnist(*, download: bool = True, progress: bool = True) -> Dataset:
     """The official 60,000 / 10,000 set from :func:`mnist_dir`, downloaded first if allowed."""
-    folder = find_mnist(download=download, progress=progress)
+    try:
+        folder = find_mnist(download=download, progress=progress)
+    except WriteError as e:  # the cache cannot take the files: work without it
+        _say_once(f"numpynn: warning: {e}; using MNIST without caching it (set NUMPYNN_DATA to a "
+                  "writable folder to keep it)")
+        with tempfile.TemporaryDirectory(prefix="numpynn-mnist-") as scratch:
+            download_mnist(progress=progress, folder=scratch)
+            data = load_folder(scratch, name="mnist")
+        data.source = "downloaded, not cached"
+        return data
     if folder is None:
         raise FileNotFoundError(
             f"MNIST is not in the cache folder {mnist_dir()}: allow the download, put the "
