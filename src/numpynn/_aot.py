@@ -7,9 +7,13 @@ user's cache folder, the same loops load as an ordinary extension module of abou
 
 - :func:`load` imports the module from the cache, or returns None.
 - :func:`build` compiles it in a separate process (so the compiler's memory never
-  enters the training process), about 10 s, once per machine, Python and numba
-  version. It needs numba and a C compiler; if either is missing it returns None
-  and training uses the NumPy kernels.
+  enters the training process) in a scratch folder, about 10 s, once per machine,
+  Python and numba version, then copies it into the cache atomically. It needs
+  numba and a C compiler; without numba it returns None and training uses the
+  NumPy kernels. A build that fails (no C compiler, a full disk, a file-size
+  limit) says so once and returns None; a cache that cannot take the module (a
+  full disk, a read-only folder) says so once and the module is used from the
+  scratch folder, uncached.
 
 ``python -m numpynn._aot`` builds it by hand and prints where it went.
 
@@ -26,6 +30,7 @@ import importlib.machinery
 import importlib.util
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -102,8 +107,75 @@ def _module_file(folder: Path) -> Path | None:
 def load() -> ModuleType | None:
     """The compiled module from the cache, or None if it is not there or does not load."""
     path = _module_file(kernel_dir())
-    if path is None:
+    return None if path is None else _load_file(path)
+
+
+def build(timeout: float = 600.0) -> ModuleType | None:
+    """Compile the module in a child process, cache it and load it; None if it cannot be built."""
+    if importlib.util.find_spec("numba") is None:
         return None
+    from .errors import WriteError
+
+    target = kernel_dir()
+    package_root = str(Path(__file__).resolve().parents[1])  # so the child finds this numpynn
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)}
+    try:
+        scratch = Path(tempfile.mkdtemp(prefix="numpynn-kernels-"))
+    except OSError as e:
+        _warn(f"could not build the fast training kernels ({WriteError.of(tempfile.gettempdir(), e)})")
+        return None
+    try:
+        built = scratch / target.name
+        try:
+            done = subprocess.run([sys.executable, "-m", "numpynn._aot", str(built)],
+                                  capture_output=True, text=True, timeout=timeout, env=env)
+        except (OSError, subprocess.SubprocessError) as e:
+            _warn(f"could not build the fast training kernels ({_one_line(e)})")
+            return None
+        module_file = _module_file(built)
+        if done.returncode != 0 or module_file is None:
+            lines = [line for line in done.stderr.splitlines() if line.strip()]
+            why = _one_line(lines[-1]) if lines else f"exit code {done.returncode}, no module"
+            _warn(f"could not build the fast training kernels ({why})")
+            return None
+        try:
+            _install(module_file, target)
+        except WriteError as e:
+            _warn(f"{e}: the fast training kernels are used this time but not cached, so they are "
+                  "compiled again next time (set NUMPYNN_KERNEL_CACHE to a writable folder)", numpy=False)
+            return _load_file(module_file)  # a loaded extension module no longer needs its file
+        return load()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _install(module_file: Path, target: Path) -> None:
+    """Copy the built module into the cache folder ``target``: into a fresh folder beside
+    it, renamed into place, so a reader never sees half a module; a
+    :class:`~numpynn.errors.WriteError` (and nothing left) if the cache cannot take it."""
+    from ._io import atomic_write_bytes, make_folder
+    from .errors import WriteError
+
+    make_folder(target.parent)
+    try:
+        stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    except OSError as e:
+        raise WriteError.of(target, e) from None
+    try:
+        atomic_write_bytes(stage / module_file.name, module_file.read_bytes())
+        try:
+            stage.rename(target)
+        except OSError as e:
+            if _module_file(target) is None:
+                raise WriteError.of(target, e) from None
+            shutil.rmtree(stage, ignore_errors=True)  # another process finished first: use its module
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+
+
+def _load_file(path: Path) -> ModuleType | None:
     try:
         spec = importlib.util.spec_from_file_location(MODULE, path)
         if spec is None or spec.loader is None:
@@ -115,22 +187,24 @@ def load() -> ModuleType | None:
     return module if all(hasattr(module, name) for name in SIGNATURES) else None
 
 
-def build(timeout: float = 600.0) -> ModuleType | None:
-    """Compile the module in a child process and load it; None if that is not possible."""
-    if importlib.util.find_spec("numba") is None:
-        return None
-    target = kernel_dir()
-    package_root = str(Path(__file__).resolve().parents[1])  # so the child finds this numpynn
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)}
-    try:
-        done = subprocess.run([sys.executable, "-m", "numpynn._aot", str(target)],
-                              capture_output=True, text=True, timeout=timeout, env=env)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if done.returncode != 0:
-        return None
-    return load()
+_warned: set[str] = set()
+
+
+def _warn(text: str, numpy: bool = True) -> None:
+    """Say on stderr, once per process, why the cache or the build failed."""
+    line = f"numpynn: warning: {text}" + ("; training with the NumPy kernels" if numpy else "")
+    if line not in _warned:
+        _warned.add(line)
+        print(line, file=sys.stderr, flush=True)
+
+
+def _one_line(text: object) -> str:
+    """One short line: a failed compiler command as its program and exit status."""
+    line = " ".join(str(text).split())
+    command = re.search(r"Command '\['([^']+)'.*(exit status -?\d+)", line)
+    if command:
+        return f"{Path(command.group(1)).name} failed with {command.group(2)}"
+    return line if len(line) <= 300 else line[:297] + "..."
 
 
 def _compile(target: Path) -> Path:
