@@ -292,7 +292,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 save_checkpoint(checkpoint, net, optimizer, epoch, extra=state)
             except WriteError as e:
                 last = (f"{checkpoint} still holds epoch {kept[0]}: continue with numpynn train --resume "
-                        f"{checkpoint}" if kept[0] else "no checkpoint was written")
+                        f"{checkpoint}" if kept[0] else f"{checkpoint} was left as it was")
                 raise RunFailed(f"{e}; training stopped after epoch {epoch}; {last}") from None
             kept[0] = epoch
 
