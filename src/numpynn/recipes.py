@@ -91,12 +91,14 @@ def train_classifier(
     callback: Callable[[int, dict[str, Any]], Any] | None = None,
     optimizer: Optimizer | None = None,
     initial_epoch: int = 0,
+    test: bool = True,
 ) -> tuple[Network, dict[str, list[Any]]]:
     """Train ``net`` (default: :func:`numpynn.models.mlp`) on ``data`` with
     ``recipe`` (default: :func:`default_recipe`), scoring every epoch on the
     recipe's validation split of the training images, then evaluating the test
-    split once. Returns the network, whose ``metadata`` records the training
-    facts, and the history."""
+    split once (``test=False``: not at all, as for the trials of a sweep).
+    Returns the network, whose ``metadata`` records the training facts, and the
+    history."""
     net = models.mlp() if net is None else net
     if net.n_in != data.n_features:
         raise ValueError(
@@ -126,15 +128,11 @@ def train_classifier(
         initial_epoch=initial_epoch,
         callback=callback,
     )
-    test = net.evaluate(data.x_test, data.y_test)  # the final report: once, after training
-    selection = net.metadata.get("selection") or {}
-    net.metadata.update({
-        "dataset": data.name,
-        "n_train": data.n_train,
-        "n_test": data.n_test,
-        "recipe": recipe.as_dict(),
-        "test_accuracy": test["accuracy"],
-        "test_loss": test["loss"],
-        "best_epoch": selection.get("best_epoch"),
-    })
+    facts: dict[str, Any] = {"dataset": data.name, "n_train": data.n_train, "n_test": data.n_test,
+                             "recipe": recipe.as_dict()}
+    if test:
+        scores = net.evaluate(data.x_test, data.y_test)  # the final report: once, after training
+        facts.update({"test_accuracy": scores["accuracy"], "test_loss": scores["loss"]})
+    facts["best_epoch"] = (net.metadata.get("selection") or {}).get("best_epoch")
+    net.metadata.update(facts)
     return net, history
