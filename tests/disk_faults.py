@@ -54,16 +54,20 @@ def _inside(path: Path, folder: Path | None) -> bool:
 
 
 def full_disk(monkeypatch: pytest.MonkeyPatch, under: str | os.PathLike[str] | None = None,
-              room: int = 0) -> None:
+              room: int = 0, spare: int = 0) -> None:
     """From now on every file numpynn writes (under ``under``, default anywhere) meets a
-    full disk after ``room`` bytes: the write raises OSError(ENOSPC)."""
+    full disk after ``room`` bytes: the write raises OSError(ENOSPC). The first
+    ``spare`` files are still written whole (the disk fills up during a run)."""
     folder = Path(under) if under is not None else None
     original = _io._Writer.__init__
+    written = [0]
 
     def init(self: Any, f: Any, path: Path) -> None:
         original(self, f, path)
         if _inside(Path(path), folder):
-            self._f = _FullFile(f, room)
+            written[0] += 1
+            if written[0] > spare:
+                self._f = _FullFile(f, room)
 
     monkeypatch.setattr(_io._Writer, "__init__", init)
 

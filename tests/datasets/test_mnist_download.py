@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from disk_faults import full_disk
+from disk_faults import full_disk, read_only_folder
 
 from numpynn import datasets
 from numpynn.datasets import mnist
@@ -163,6 +163,18 @@ def test_a_full_disk_under_the_cache_works_without_it(served, monkeypatch: pytes
     err = capsys.readouterr().err
     assert err.count("without caching") == 1 and "No space left on device" in err
     assert sum(r == "/train-images-idx3-ubyte.gz" for r in served.requests) == 2  # cache, then scratch
+
+
+def test_a_read_only_cache_is_done_without(served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys) -> None:
+    use_mirrors(monkeypatch, served.url)
+    monkeypatch.setenv("NUMPYNN_DATA", str(tmp_path / "ro"))
+    with read_only_folder(tmp_path / "ro", monkeypatch):
+        data = datasets.load("mnist", progress=False)
+        assert data.n_train == 20 and data.source == "downloaded, not cached"
+        assert cache_listing() == [] and not (tmp_path / "ro" / "mnist").exists()
+    err = capsys.readouterr().err
+    assert err.count("without caching") == 1 and f"cannot write {datasets.mnist_dir()}" in err
 
 
 # --------------------------------------------------------------------------- mirrors that stall

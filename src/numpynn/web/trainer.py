@@ -253,11 +253,14 @@ def load_or_train_default(progress: bool = True, path: Path | None = None) -> tu
     acc = net.metadata.get("test_accuracy")
     if progress and isinstance(acc, float):
         _say(f"  test accuracy {100 * acc:.1f}% (the test set, once, after training)")
+    from .._io import make_folder
+    from ..errors import WriteError
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(path.parent)
         net.save(str(path))
         _say(f"numpynn serve: model saved to {path}")
-    except OSError as e:
-        _say(f"numpynn serve: warning: could not save the model to {path} ({_one_line(e)}); "
-             "set NUMPYNN_DATA to a writable folder")
+    except WriteError as e:  # the page works without the cache: it trains again next time
+        _say(f"numpynn serve: warning: {_one_line(e)}; serving the model without caching it "
+             "(set NUMPYNN_DATA to a writable folder)")
     return net, f"{path} ({describe(net, accuracy=True)})"
