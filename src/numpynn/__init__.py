@@ -30,7 +30,7 @@ _NAMES = {
 _MODULES = {
     "activations", "losses", "initializers", "layers", "network", "optimizers", "gradcheck", "augment",
     "errors", "datasets", "serialization", "images", "plots", "training", "recipes", "models", "xor",
-    "export",
+    "export", "sweep",
 }
 
 __all__ = [
@@ -39,7 +39,8 @@ __all__ = [
     "NumpynnError", "Optimizer", "Reshape", "TrainingInterrupted", "__version__", "activations", "augment",
     "datasets", "errors",
     "gradcheck", "gradient_check", "images", "initializers", "layers", "load", "losses", "models",
-    "network", "optimizers", "plots", "recipes", "register_layer", "serialization", "training", "xor",
+    "network", "optimizers", "plots", "recipes", "register_layer", "serialization", "sweep", "training",
+    "xor",
 ]
 
 
@@ -82,6 +83,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs
         plots,
         recipes,
         serialization,
+        sweep,
         training,
         xor,
     )

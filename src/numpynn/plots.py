@@ -47,6 +47,7 @@ __all__ = [
     "learning_curves",
     "misclassified",
     "save_figure",
+    "sweep_results",
     "write_model_plots",
     "write_training_plots",
     "xor_snapshots",
@@ -644,6 +645,65 @@ def xor_snapshots(
                    handlelength=2.6)
         fig.suptitle(title or f"XOR: a 2-2-1 network learning (seed {seed}, full-batch SGD, "
                               f"learning rate {lr:g})")
+    return fig
+
+
+# --- sweeps --------------------------------------------------------------------------
+def sweep_results(
+    table: Sequence[Mapping[str, Any]], swept: Sequence[str], title: str | None = None
+) -> Figure:
+    """A sweep at a glance: for each swept option, every trial's validation accuracy
+    against the option's value (the best trial starred, the mean of each value joined
+    by a line); last, the validation accuracy of every trial per epoch, overlaid, the
+    best in red. ``table`` is :attr:`numpynn.sweep.SweepResult.table`."""
+    from .sweep import format_value
+
+    rows = sorted((r for r in table if r.get("val_accuracy") is not None), key=lambda r: r["trial"])
+    if not rows:
+        raise ValueError("no trial of the sweep finished with a validation score")
+    best = min(rows, key=lambda r: (-r["val_accuracy"], r["val_loss"], r["trial"]))
+    panels = len(swept) + 1
+    cols = min(panels, 4)
+    with _figure((3.2 * cols, 3.0 * math.ceil(panels / cols))) as fig:
+        axes = np.atleast_1d(fig.subplots(math.ceil(panels / cols), cols)).ravel()
+        for ax, name in zip(axes, swept, strict=False):
+            labels: list[str] = []
+            for r in rows:
+                if format_value(r["options"].get(name)) not in labels:
+                    labels.append(format_value(r["options"].get(name)))
+            xs = [labels.index(format_value(r["options"].get(name))) for r in rows]
+            ys = [100 * r["val_accuracy"] for r in rows]
+            ax.scatter(xs, ys, s=14, color=TRAIN_COLOR, alpha=0.6, zorder=3)
+            means = [np.mean([y for x, y in zip(xs, ys, strict=True) if x == i]) for i in range(len(labels))]
+            ax.plot(range(len(labels)), means, color=TRAIN_COLOR, linewidth=1.2, label="mean")
+            ax.plot(labels.index(format_value(best["options"].get(name))), 100 * best["val_accuracy"],
+                    marker="*", markersize=12, color=TEST_COLOR, markeredgecolor="black",
+                    markeredgewidth=0.6, linestyle="none", zorder=5, label="best")
+            ax.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 4 else 0)
+            ax.margins(x=0.2, y=0.15)
+            ax.set_xlabel(name)
+            ax.set_ylabel("validation accuracy (%)")
+            ax.set_title(f"By {name}")
+            ax.grid(True)
+        ax = axes[len(swept)]
+        for r in rows:
+            curve = [100 * v for v in r["history"].get("val_accuracy", [])]
+            if r is not best:
+                ax.plot(range(1, len(curve) + 1), curve, color="0.6", linewidth=0.8, alpha=0.6)
+        curve = [100 * v for v in best["history"].get("val_accuracy", [])]
+        ax.plot(range(1, len(curve) + 1), curve, color=TEST_COLOR, linewidth=1.8,
+                label=f"best: {100 * best['val_accuracy']:.2f}%")
+        low = min(100 * r["val_accuracy"] for r in rows)
+        ax.set_ylim(max(0.0, min(low, 100 * best["val_accuracy"]) - 3), 100.3)
+        ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_ylabel("validation accuracy (%)")
+        ax.set_title("Every trial, per epoch")
+        ax.grid(True)
+        ax.legend(loc="lower right")
+        for ax in axes[panels:]:
+            ax.set_visible(False)
+        fig.suptitle(title or f"Sweep: {len(rows)} trials scored on the validation split")
     return fig
 
 
