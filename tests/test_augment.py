@@ -32,3 +32,40 @@ def test_zero_shift_is_identity_and_bad_arguments_are_refused():
         random_shift(-1)
     with pytest.raises(ValueError, match="784"):
         random_shift(1)(np.zeros((2, 100), np.float32), np.random.default_rng(0))
+
+
+def test_shifting_uint8_pixels_as_they_are_scaled_equals_scaling_then_shifting():
+    rng = np.random.default_rng(3)
+    for k in (1, 2):
+        shift = random_shift(k)
+        for n in (1, 7, 64, 1024):
+            pixels = rng.integers(0, 256, size=(n, 784), dtype=np.uint8)
+            floats = pixels * np.float32(1 / 255)
+            out = np.empty((n, 784), np.float32)
+            seed = int(rng.integers(2**31))
+            fused = shift.scaled(pixels, 1 / 255, out, np.random.default_rng(seed))
+            assert fused is out
+            np.testing.assert_array_equal(fused, shift(floats, np.random.default_rng(seed)))
+
+
+def test_training_with_shifts_is_the_same_on_the_fused_path_and_the_plain_one():
+    """fit moves uint8 pixels while scaling them when the augmentation offers it; an
+    augmentation without that method (here the same shift, wrapped) takes the float path."""
+    import numpynn as nn
+
+    data = nn.datasets.load("mnist-sample")
+    x, y = data.x_train[:600], data.y_train[:600]
+    shift = random_shift(1)
+
+    def plain(rows, rng):  # no .scaled: scaled to floats first, then shifted
+        return shift(rows, rng)
+
+    nets = []
+    for augment in (shift, plain):
+        net = nn.models.mlp([784, 32, 10], seed=2)
+        net.fit(x, y, epochs=2, batch_size=50, optimizer=nn.Adam(lr=3e-3), augment=augment, progress=False)
+        nets.append(net)
+    np.testing.assert_array_equal(nets[0].params, nets[1].params)
+    unshifted = nn.models.mlp([784, 32, 10], seed=2)
+    unshifted.fit(x, y, epochs=2, batch_size=50, optimizer=nn.Adam(lr=3e-3), progress=False)
+    assert not np.array_equal(unshifted.params, nets[0].params)  # the shifts did happen

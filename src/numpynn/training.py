@@ -5,8 +5,10 @@
     fit(net, x, y, ...)
       _prepare        check inputs, carve the validation split, pick optimiser and schedule
       for each epoch:
-        _run_epoch    a fresh batch order (and dropout masks) from (seed, epoch), then for each batch:
-          _step       gather, scale, augment; forward, loss, divergence check, backward, update
+        _run_epoch    a fresh batch order (and dropout masks) from (seed, epoch), then for each block
+                      of about 1,024 rows:
+          _gather     gather the rows, scale uint8 pixels to [0, 1], augment; then for each batch in it:
+          _step       forward, loss, divergence check, backward, update
         _end_epoch    the history row; validation; early stopping; the callback
       on Ctrl-C       roll back to the end of the last complete epoch: TrainingInterrupted
 
@@ -28,12 +30,13 @@ import numpy as np
 
 from . import optimizers
 from .errors import DivergenceError
-from .network import Network, _count_correct
+from .network import PIXEL_SCALE, Network, _count_correct
 from .optimizers import Optimizer
 
 Array = np.ndarray
 Callback = Callable[[int, dict[str, Any]], Any]
 _SPLIT_STREAM = 0x5EED  # the validation split's generator: (seed, _SPLIT_STREAM), apart from batch orders
+_BLOCK_ROWS = 1024  # rows per gather / scale / augment block (rounded to whole batches)
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -115,6 +118,7 @@ class _Run:
     total_steps: int
     shuffle: bool
     augment: Callable[[Array, np.random.Generator], Array] | None
+    block_rows: int = 0  # rows gathered, scaled and augmented together: whole batches, about 1,024
     xbuf: Array = field(repr=False, default_factory=lambda: np.empty(0))
     fbuf: Array | None = field(repr=False, default=None)
     ybuf: Array = field(repr=False, default_factory=lambda: np.empty(0))
@@ -182,8 +186,10 @@ def fit(
         optimiser's ``lr`` to 0 along half a cosine over all steps), or
         ``f(step, total_steps) -> factor`` multiplying the base rate.
     augment:
-        ``f(x_batch, rng) -> x_batch`` applied to each float batch, e.g.
-        :func:`numpynn.augment.random_shift`.
+        ``f(x_rows, rng) -> x_rows`` applied to the training rows as floats, in
+        blocks of about 1,024 rows (whole batches) drawn in the epoch's order,
+        e.g. :func:`numpynn.augment.random_shift`. It must treat rows alike
+        whatever the block: it may not rely on the block's size.
     initial_epoch:
         Resume at this epoch (with the optimiser state of that moment).
     callback:
@@ -282,10 +288,13 @@ def _prepare(net: Network, x: Any, y: Any, epochs: int, batch_size: int, optimiz
     steps_per_epoch = math.ceil(n / batch_size)
     run = _Run(x, t, rows, x_val, t_val, opt, _schedule(schedule), base_lr, seed, epochs, batch_size,
                steps_per_epoch, epochs * steps_per_epoch, shuffle, augment)
-    # reusable batch buffers: no copy of the data set per epoch
-    run.xbuf = np.empty((batch_size, *net.input_shape), x.dtype)
-    run.fbuf = np.empty((batch_size, *net.input_shape), net.dtype) if x.dtype == np.uint8 else None
-    run.ybuf = np.empty((batch_size, net.n_out), net.dtype)
+    # reusable block buffers: no copy of the data set per epoch, and a handful of whole-array
+    # operations per block of batches instead of per batch (augmentations such as shifts cost
+    # a few operations per call whatever the rows, so a block makes them nearly free)
+    run.block_rows = min(n, batch_size * max(1, _BLOCK_ROWS // batch_size))
+    run.xbuf = np.empty((run.block_rows, *net.input_shape), x.dtype)
+    run.fbuf = np.empty((run.block_rows, *net.input_shape), net.dtype) if x.dtype == np.uint8 else None
+    run.ybuf = np.empty((run.block_rows, net.n_out), net.dtype)
     return run
 
 
@@ -301,15 +310,19 @@ def _run_epoch(net: Network, run: _Run, epoch: int, saved: tuple[Array, dict[str
         bar.set_description(f"epoch {epoch + 1}/{run.epochs}")
     loss_sum, correct = 0.0, 0
     i = 0
-    for i, start in enumerate(range(0, order.size, run.batch_size)):
-        idx = order[start : start + run.batch_size]
-        if run.factor is not None:
-            run.opt.lr = run.base_lr * run.factor(epoch * run.steps_per_epoch + i, run.total_steps)
-        loss, right = _step(net, run, idx, rng, saved, epoch, i)
-        loss_sum += loss * idx.size
-        correct += right
-        if bar is not None:
-            bar.update(idx.size)
+    for block in range(0, order.size, run.block_rows):
+        xs, ys = _gather(net, run, order[block : block + run.block_rows], rng)
+        for start in range(0, xs.shape[0], run.batch_size):
+            xb, yb = xs[start : start + run.batch_size], ys[start : start + run.batch_size]
+            if run.factor is not None:
+                run.opt.lr = run.base_lr * run.factor(epoch * run.steps_per_epoch + i, run.total_steps)
+            loss, right = _step(net, run, xb, yb, saved, epoch, i)
+            loss_sum += loss * xb.shape[0]
+            correct += right
+            i += 1
+            if bar is not None:
+                bar.update(xb.shape[0])
+    i -= 1
     if not np.isfinite(net.params).all():  # the epoch's last step overflowed
         _diverged(net, run.opt, saved, "the weights overflowed", epoch, i)
     n = run.rows.size
@@ -317,16 +330,25 @@ def _run_epoch(net: Network, run: _Run, epoch: int, saved: tuple[Array, dict[str
             "seconds": time.perf_counter() - started}
 
 
-def _step(net: Network, run: _Run, idx: Array, rng: np.random.Generator,
-          saved: tuple[Array, dict[str, Any]], epoch: int, i: int) -> tuple[float, int]:
-    """One gradient step on the rows ``idx``; returns the batch's mean loss and correct count."""
-    B = idx.size
-    xb = np.take(run.x, idx, axis=0, out=run.xbuf[:B])  # gather the batch
-    if run.fbuf is not None:
-        xb = net._as_float(xb, run.fbuf[:B])  # uint8 pixels -> [0, 1]
-    if run.augment is not None:
-        xb = run.augment(xb, rng)
-    yb = np.take(run.t, idx, axis=0, out=run.ybuf[:B])
+def _gather(net: Network, run: _Run, idx: Array, rng: np.random.Generator) -> tuple[Array, Array]:
+    """The rows ``idx`` as inputs in the network's dtype (uint8 pixels scaled to [0, 1], then
+    augmented) and target rows: a block of whole batches, in reused buffers."""
+    n = idx.size
+    xs = np.take(run.x, idx, axis=0, out=run.xbuf[:n])  # gather the block
+    if run.fbuf is not None and run.augment is not None and hasattr(run.augment, "scaled"):
+        # an augmentation that only moves pixels moves the uint8 pixels as it scales them
+        xs = run.augment.scaled(xs, PIXEL_SCALE, run.fbuf[:n], rng)
+    else:
+        if run.fbuf is not None:
+            xs = net._as_float(xs, run.fbuf[:n])  # uint8 pixels -> [0, 1]
+        if run.augment is not None:
+            xs = run.augment(xs, rng)
+    return xs, np.take(run.t, idx, axis=0, out=run.ybuf[:n])
+
+
+def _step(net: Network, run: _Run, xb: Array, yb: Array, saved: tuple[Array, dict[str, Any]],
+          epoch: int, i: int) -> tuple[float, int]:
+    """One gradient step on the batch (xb, yb); returns its mean loss and correct count."""
     out = net.forward(xb, training=True)
     loss = net._batch_loss(yb)
     if not math.isfinite(loss):
