@@ -309,7 +309,7 @@ def _run_epoch(net: Network, run: _Run, epoch: int, saved: tuple[Array, dict[str
         bar.reset(total=run.rows.size)
         bar.set_description(f"epoch {epoch + 1}/{run.epochs}")
     loss_sum, correct = 0.0, 0
-    i = 0
+    i = 0  # the batch number within the epoch
     for block in range(0, order.size, run.block_rows):
         xs, ys = _gather(net, run, order[block : block + run.block_rows], rng)
         for start in range(0, xs.shape[0], run.batch_size):
@@ -322,9 +322,8 @@ def _run_epoch(net: Network, run: _Run, epoch: int, saved: tuple[Array, dict[str
             i += 1
             if bar is not None:
                 bar.update(xb.shape[0])
-    i -= 1
     if not np.isfinite(net.params).all():  # the epoch's last step overflowed
-        _diverged(net, run.opt, saved, "the weights overflowed", epoch, i)
+        _diverged(net, run.opt, saved, "the weights overflowed", epoch, i - 1)
     n = run.rows.size
     return {"epoch": epoch + 1, "loss": loss_sum / n, "accuracy": correct / n, "lr": run.opt.lr,
             "seconds": time.perf_counter() - started}
