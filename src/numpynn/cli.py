@@ -63,6 +63,7 @@ _positive_int = _number(int, lambda v: v >= 1, "must be at least 1", "a whole nu
 _port = _number(int, lambda v: 0 <= v <= 65535, "a port is 0..65535", "a port number")
 _positive_float = _number(float, lambda v: 0 < v < float("inf"), "must be a positive number", "a number")
 _fraction = _number(float, lambda v: 0 <= v < 1, "must be in [0, 1)", "a number")
+_open_fraction = _number(float, lambda v: 0 < v < 1, "must be in (0, 1)", "a number")
 
 
 def _choices(registry: Any, *drop: str) -> list[str]:
@@ -151,6 +152,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plots", metavar="DIR", help="write learning curves and other figures as PNGs")
     p.add_argument("--no-download", action="store_true", help="never download MNIST")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print one JSON object at the end")
+
+    p = sub.add_parser("sweep", help="train many recipes and architectures, score each on a validation "
+                       "split, test the best once (joblib on this machine, or a Dask cluster)")
+    p.add_argument("--data", metavar="NAME|DIR", help=f"as for train: {datasets_help}")
+    p.add_argument("--grid", nargs="+", required=True, metavar="NAME=V1,V2",
+                   help="options and their values, e.g. lr=1e-3,3e-3 batch_size=32,64 "
+                        "layers=784,128,64,10:784,256,10 (alternatives of layers separated by ':'); "
+                        "any of lr, batch_size, epochs, optimizer, momentum, schedule, shift, patience, "
+                        "model, layers, activation, dropout, loss; the rest as numpynn train's defaults")
+    p.add_argument("--random", type=_positive_int, metavar="N",
+                   help="run N combinations of the grid drawn at random (with --seed), not all")
+    p.add_argument("--seed", type=int, default=0,
+                   help="initial weights, batch orders, the validation split and --random (default 0)")
+    p.add_argument("--epochs", type=_positive_int, metavar="N", help="epochs of every trial "
+                   "(default: the recipe's, 30 up to 20,000 images, 15 above)")
+    p.add_argument("--validation-split", type=_open_fraction, default=0.1, metavar="F",
+                   help="fraction of the training images that scores every trial (default 0.1)")
+    p.add_argument("--jobs", type=_positive_int, metavar="N",
+                   help="trials at once, in joblib worker processes (default: the number of cores)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="run the trials on this Dask scheduler's workers instead")
+    p.add_argument("--out", metavar="DIR", default="sweep", help="results.jsonl, best.safetensors and "
+                   "sweep.png (default sweep); a rerun skips the trials already there")
+    p.add_argument("--save", metavar="FILE", help="write the best trial's model (safetensors)")
+    p.add_argument("--no-download", action="store_true", help="never download MNIST")
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
 
     p = sub.add_parser("evaluate", help="accuracy, loss and confusion matrix of a saved model")
@@ -412,6 +439,71 @@ def _data_reference(data_arg: str | None, data: Any) -> str:
     return str(Path(data_arg).resolve()) if data_arg else data.name
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from . import sweep as sweeps
+
+    grid = sweeps.parse_grid(args.grid)  # a bad grid: one line, exit 2, before anything runs
+    sweeps.check(grid, random=args.random, epochs=args.epochs, validation_split=args.validation_split)
+    if args.scheduler and args.jobs:
+        raise UsageError("--jobs is for joblib on this machine; with --scheduler the cluster's workers "
+                         "run the trials")
+    sweeps.require(dask=bool(args.scheduler))
+    _check_targets(args.save, folder=args.out)
+    data = _load_data(args.data, download=not args.no_download, progress=False, quiet=args.json)
+    settings = {"random": args.random, "seed": args.seed, "epochs": args.epochs,
+                "validation_split": args.validation_split}
+    trials, swept = sweeps.plan(data, grid, **settings)
+    engine = (f"Dask scheduler {args.scheduler}" if args.scheduler
+              else f"joblib, {args.jobs or sweeps._cores()} processes")
+    _say(f"data: {data.describe()}", args.json)
+    _say(f"sweep: {len(trials)} trials ({', '.join(swept) or 'one setting'}), each scored on the "
+         f"{sweeps._validation_note(data, args.validation_split, args.seed)}; {engine}", args.json)
+
+    def report(row: dict[str, Any], done: int, total: int) -> None:
+        score = f"val {_pct(row['val_accuracy']).strip()}" if row["error"] is None else "diverged"
+        _say(f"trial {done}/{total}  {_options(row, swept)}  {score}  {row['seconds']:.1f} s", args.json)
+
+    result = sweeps.sweep(data, grid, **settings, jobs=args.jobs, scheduler=args.scheduler,
+                          out=args.out, on_trial=report)
+    best = result.best
+    if args.save and result.model is not None:
+        result.model.save(args.save)
+    if args.json:
+        print(json.dumps({**result.as_dict(), "saved": args.save if result.model is not None else None}))
+        return EXIT_OK if best is not None else EXIT_FAILED
+    from ._tables import table
+
+    rows = [[row["rank"], *(sweeps.format_value(row["options"].get(n)) for n in swept),
+             _pct(row["val_accuracy"]).strip() if row["error"] is None else "diverged",
+             "-" if row["val_loss"] is None else f"{row['val_loss']:.4f}",
+             row["epochs"] or "-", f"{row['seconds']:.{1 if row['seconds'] >= 10 else 2}f}"]
+            for row in result.table]
+    print(table(["#", *swept, "val acc", "val loss", "epochs", "seconds"], rows,
+                right=(0, *range(len(swept) + 1, len(swept) + 5)),
+                title=f"{len(rows)} trials on {data.name}, best first by validation accuracy"))
+    reused = f": {result.reused} from an earlier run, {result.ran} run now" if result.reused else ""
+    print(f"results: {Path(args.out) / sweeps.RESULTS} ({len(rows)} trials{reused}); "
+          f"sweep took {result.seconds:.1f} s")
+    if result.figure:
+        print(f"figure: {result.figure}")
+    if best is None:
+        raise RunFailed("every trial diverged: try smaller learning rates")
+    print(f"best: {_options(best, list(best['options']))}: validation accuracy "
+          f"{_pct(best['val_accuracy']).strip()}, loss {best['val_loss']:.4f}")
+    test = result.test or {}
+    print(f"test set (evaluated once, for the best trial only): accuracy {_pct(test['accuracy']).strip()}, "
+          f"loss {test['loss']:.4f} on {test['n']:,} images")
+    if args.save:
+        print(f"best model saved to {args.save}")
+    return EXIT_OK
+
+
+def _options(row: dict[str, Any], names: Sequence[str]) -> str:
+    from .sweep import format_value
+
+    return ", ".join(f"{n} {format_value(row['options'].get(n))}" for n in names) or "defaults"
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     net, data = _model_and_data(args, quiet=args.json)
     scores = net.evaluate(data.x_test, data.y_test)
@@ -579,6 +671,7 @@ def cmd_xor(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "train": cmd_train,
+    "sweep": cmd_sweep,
     "evaluate": cmd_evaluate,
     "predict": cmd_predict,
     "info": cmd_info,
