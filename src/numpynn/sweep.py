@@ -333,6 +333,15 @@ def _need(module: str) -> Any:
         raise ImportError(MISSING) from None
 
 
+def require(dask: bool = False) -> None:
+    """ImportError with how to install them, unless joblib (and, with ``dask``,
+    dask.distributed) can be imported."""
+    _need("joblib")
+    _need("threadpoolctl")
+    if dask:
+        _need("dask.distributed")
+
+
 def _joblib_engine(trials: list[dict[str, Any]], data: Dataset, jobs: int) -> Iterator[Any]:
     joblib = _need("joblib")
     _need("threadpoolctl")
@@ -390,6 +399,39 @@ class SweepResult:
                 "out": self.out, "figure": self.figure, "table": self.table}
 
 
+def check(
+    grid: Mapping[str, Any],
+    *,
+    random: int | None = None,
+    epochs: int | None = None,
+    validation_split: float = 0.1,
+) -> tuple[dict[str, list[Any]], dict[str, Any], int]:
+    """Everything about a sweep that can be checked without the data: the grid
+    (checked), the options fixed for every trial, and the number of combinations;
+    :class:`GridError` (one line) for a bad grid, too many trials or a bad setting."""
+    grid = check_grid(grid)
+    if isinstance(validation_split, bool) or not (isinstance(validation_split, (int, float))
+                                                  and 0 < validation_split < 1):
+        raise GridError(f"a sweep scores trials on a validation split: it must be in (0, 1), "
+                        f"not {validation_split!r}")
+    fixed: dict[str, Any] = {}
+    if epochs is not None:
+        if "epochs" in grid:
+            raise GridError("epochs is both in the grid and given as --epochs: give it once")
+        try:
+            fixed["epochs"] = OPTIONS["epochs"].convert(epochs)
+        except ValueError as e:
+            raise GridError(f"bad value for epochs: {e}") from None
+    total = grid_size(grid)
+    if random is not None:
+        if isinstance(random, bool) or not isinstance(random, int) or not 1 <= random <= MAX_TRIALS:
+            raise GridError(f"--random takes 1 to {MAX_TRIALS:,} trials, not {random!r}")
+    elif total > MAX_TRIALS:
+        raise GridError(f"the grid holds {total:,} trials, more than {MAX_TRIALS:,}: "
+                        "draw some of them with --random N")
+    return grid, fixed, total
+
+
 def plan(
     data: Dataset,
     grid: Mapping[str, Any],
@@ -401,22 +443,7 @@ def plan(
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """The trials of a sweep, in order, and the names of the swept options;
     :class:`GridError` (one line) before anything runs if the grid is bad."""
-    grid = check_grid(grid)
-    if not (isinstance(validation_split, (int, float)) and 0 < validation_split < 1):
-        raise GridError(f"a sweep scores trials on a validation split: it must be in (0, 1), "
-                        f"not {validation_split!r}")
-    fixed: dict[str, Any] = {}
-    if epochs is not None:
-        if "epochs" in grid:
-            raise GridError("epochs is both in the grid and given as --epochs: give it once")
-        fixed["epochs"] = OPTIONS["epochs"].convert(epochs)
-    total = grid_size(grid)
-    if random is not None:
-        if isinstance(random, bool) or not isinstance(random, int) or not 1 <= random <= MAX_TRIALS:
-            raise GridError(f"--random takes 1 to {MAX_TRIALS:,} trials, not {random!r}")
-    elif total > MAX_TRIALS:
-        raise GridError(f"the grid holds {total:,} trials, more than {MAX_TRIALS:,}: "
-                        "draw some of them with --random N")
+    grid, fixed, total = check(grid, random=random, epochs=epochs, validation_split=validation_split)
     names = list(grid)
     if random is not None and random < total:
         rng = np.random.default_rng([seed, _RANDOM_STREAM])
@@ -522,9 +549,7 @@ def sweep(
         jobs = _cores() if jobs is None else jobs
         if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
             raise GridError(f"jobs must be a positive whole number, not {jobs!r}")
-    _need("joblib")
-    if scheduler is not None:
-        _need("dask.distributed")
+    require(dask=scheduler is not None)
     started = time.perf_counter()
     folder = Path(out) if out is not None else None
     lines: list[str] = []
