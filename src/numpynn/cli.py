@@ -478,11 +478,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
              "-" if row["val_loss"] is None else f"{row['val_loss']:.4f}",
              row["epochs"] or "-", f"{row['seconds']:.{1 if row['seconds'] >= 10 else 2}f}"]
             for row in result.table]
+    print(f"{len(rows)} trial{'s' if len(rows) != 1 else ''} on {data.name}, best first by validation "
+          "accuracy:")
     print(table(["#", *swept, "val acc", "val loss", "epochs", "seconds"], rows,
-                right=(0, *range(len(swept) + 1, len(swept) + 5)),
-                title=f"{len(rows)} trials on {data.name}, best first by validation accuracy"))
+                right=(0, *range(len(swept) + 1, len(swept) + 5))))
     reused = f": {result.reused} from an earlier run, {result.ran} run now" if result.reused else ""
-    print(f"results: {Path(args.out) / sweeps.RESULTS} ({len(rows)} trials{reused}); "
+    print(f"results: {Path(args.out) / sweeps.RESULTS} ({len(rows)} trial{'s' if len(rows) != 1 else ''}"
+          f"{reused}); "
           f"sweep took {result.seconds:.1f} s")
     if result.figure:
         print(f"figure: {result.figure}")

@@ -310,7 +310,8 @@ def run_trial(trial: Mapping[str, Any], data: Dataset) -> tuple[dict[str, Any], 
         "val_loss": float(history["val_loss"][at]),
         "best_epoch": selection.get("best_epoch"),
         "epochs": len(history["epoch"]),
-        "history": {k: [float(v) for v in vals] for k, vals in history.items() if k != "seconds"},
+        "history": {k: [int(v) if k == "epoch" else float(v) for v in vals]
+                    for k, vals in history.items() if k != "seconds"},
         "seconds": round(time.perf_counter() - started, 3),
     })
     return row, net.params.copy()
