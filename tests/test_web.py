@@ -798,3 +798,207 @@ def test_static_folder_is_inside_the_package():
 def test_a_port_in_use_is_a_clear_error(server, net):
     with pytest.raises(OSError, match="cannot listen on 127.0.0.1 port .*another port"):
         web.make_server(net, "127.0.0.1", server.port)
+
+
+# ----------------------------------------------------------------------------- hostile input, fuzzed
+#
+# Every endpoint gets random bytes, wrong JSON types, huge numbers, NaN, deep nesting, wrong
+# lengths, and bodies that stop in the middle: never a 500, never a traceback in the log,
+# never a worker left hanging. The server closes a stalled connection after FUZZ_TIMEOUT.
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+FUZZ_TIMEOUT = 0.5
+FUZZ = settings(max_examples=150, deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+ENDPOINTS = ["/api/predict", "/api/train", "/api/train/status", "/api/model", "/", "/app.js"]
+
+
+@pytest.fixture(scope="module")
+def fuzz_server(net) -> Iterator[web.WebServer]:
+    srv = start(net, train_data=TINY, train_layers=(784, 8, 10), request_timeout=FUZZ_TIMEOUT,
+                train_recipe=Recipe(epochs=1, shift=0, validation_split=0.0))
+    yield srv
+    srv.shutdown()
+
+
+def raw(srv: web.WebServer, data: bytes, *, finish: bool = True, wait: float = 10.0) -> bytes:
+    """Send ``data`` as it is on a fresh connection (then, with ``finish``, end the sending
+    side) and return everything the server sends until it closes the connection."""
+    import socket
+    import time
+
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=wait) as s:
+        s.sendall(data)
+        if finish:
+            s.shutdown(socket.SHUT_WR)
+        got = b""
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            chunk = s.recv(65536)
+            if not chunk:
+                return got
+            got += chunk
+    raise AssertionError(f"the server kept the connection open for {wait} s")
+
+
+def check_answers(response: bytes) -> None:
+    """Each answer on the connection: a status below 500, and errors as JSON."""
+    while response:
+        head, _, rest = response.partition(b"\r\n\r\n")
+        status_line = head.split(b"\r\n", 1)[0]
+        assert status_line.startswith(b"HTTP/1."), response[:300]
+        status = int(status_line.split()[1])
+        assert status < 500, response[:500]
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            key, _, value = line.partition(b":")
+            if key.strip().lower() == b"content-length":
+                length = int(value)
+        body, response = rest[:length], rest[length:]
+        if status >= 400 and body:
+            assert "error" in json.loads(body), body[:300]
+
+
+def post(path: str, body: bytes, headers: dict[str, str] | None = None) -> bytes:
+    head = {"Host": "127.0.0.1", "Content-Type": "application/json", "Content-Length": str(len(body)),
+            "Connection": "close", **(headers or {})}
+    return (f"POST {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in head.items())
+            + "\r\n").encode("latin-1") + body
+
+
+@pytest.fixture
+def clean_log(fuzz_server, capsys) -> Iterator[None]:
+    """After the test: no traceback and no server error in the log, no connection left open."""
+    import time
+
+    yield
+    deadline = time.monotonic() + 4 * FUZZ_TIMEOUT + 5
+    while fuzz_server.open_connections and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fuzz_server.open_connections == 0, "a worker is still busy with a connection"
+    fuzz_server.app.trainer.wait(60)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "error in" not in err and "failed" not in err, err[-2000:]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.integers(min_value=10**300, max_value=10**400)
+    | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(
+        st.sampled_from(["png", "image", "x", ""]) | st.text(max_size=5), inner, max_size=4),
+    max_leaves=30)
+pixels = st.lists(st.integers(min_value=-(10**400), max_value=10**400)
+                  | st.floats(allow_nan=True, allow_infinity=True) | st.booleans() | st.none()
+                  | st.just(0.5), min_size=0, max_size=800)
+odd_numbers = (st.integers(min_value=-(10**400), max_value=10**400) | st.floats(allow_nan=True, allow_infinity=True)
+               | st.booleans() | st.none() | st.text(max_size=3) | st.lists(st.just(0.5), max_size=2))
+DIGIT = [round(float(v) / 255, 3) for v in SAMPLE.x_test[0]]
+predict_bodies = st.one_of(
+    st.builds(lambda i, v: {"image": DIGIT[:i] + [v] + DIGIT[i + 1:]}, st.integers(0, 783), odd_numbers),
+    st.builds(lambda v: {"image": v}, pixels),
+    st.builds(lambda v: {"image": [v[i:i + 28] for i in range(0, len(v), 28)]}, pixels),
+    st.builds(lambda b: {"png": base64.b64encode(b).decode()}, st.binary(max_size=300)),
+    st.builds(lambda b, t: {"png": f"data:image/{t};base64," + base64.b64encode(b).decode()},
+              st.binary(max_size=300), st.text(max_size=10)),
+    st.builds(lambda t: {"png": t}, st.text(max_size=50)),
+    json_values,
+)
+
+
+@FUZZ
+@given(path=st.sampled_from(ENDPOINTS), body=st.binary(max_size=600))
+def test_fuzz_random_bytes_as_a_body(fuzz_server, clean_log, path, body):
+    check_answers(raw(fuzz_server, post(path, body)))
+
+
+@FUZZ
+@given(data=st.binary(max_size=600))
+def test_fuzz_random_bytes_as_a_request(fuzz_server, clean_log, data):
+    check_answers(raw(fuzz_server, data))
+
+
+@FUZZ
+@given(path=st.sampled_from(["/api/predict", "/api/train"]), value=predict_bodies)
+def test_fuzz_wrong_json(fuzz_server, clean_log, path, value):
+    body = json.dumps(value, allow_nan=True).encode()
+    check_answers(raw(fuzz_server, post(path, body)))
+
+
+@FUZZ
+@given(path=st.sampled_from(["/api/predict", "/api/train"]), depth=st.integers(1, 200_000),
+       kind=st.sampled_from(["[", '{"image":[', '{"a":{"b":[']))
+def test_fuzz_deep_nesting(fuzz_server, clean_log, path, depth, kind):
+    close = {"[": "]", '{"image":[': "]}", '{"a":{"b":[': "]}}"}[kind]
+    body = (kind * depth + close * depth).encode()[: web_http.MAX_BODY_BYTES]
+    check_answers(raw(fuzz_server, post(path, body)))
+
+
+@FUZZ
+@given(path=st.sampled_from(ENDPOINTS), declared=st.one_of(
+    st.integers(0, 3000).map(str), st.sampled_from(["-1", "1e3", " 12 ", "abc", "", "99999999999999999999",
+                                                    str(web_http.MAX_BODY_BYTES + 1), "0x10"])),
+       body=st.binary(max_size=1000), ctype=st.sampled_from(["application/json", "text/plain",
+                                                            "application/json; charset=utf-8", ""]))
+def test_fuzz_wrong_lengths_and_types(fuzz_server, clean_log, path, declared, body, ctype):
+    check_answers(raw(fuzz_server, post(path, body, {"Content-Length": declared, "Content-Type": ctype})))
+
+
+@FUZZ
+@given(query=st.text(max_size=60))
+def test_fuzz_status_queries(fuzz_server, clean_log, query):
+    from urllib.parse import quote
+
+    answer = raw(fuzz_server, f"GET /api/train/status?{quote(query)} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                              "Connection: close\r\n\r\n".encode())
+    check_answers(answer)
+    assert answer.startswith(b"HTTP/1.1 200")
+
+
+@pytest.mark.parametrize("path", ["/api/predict", "/api/train"])
+@pytest.mark.parametrize("cut", [0, 1, 40, 99])
+def test_a_body_that_stops_midway_is_timed_out(fuzz_server, clean_log, path, cut):
+    """The client promises 100 bytes, sends ``cut`` of them and then nothing, keeping the
+    connection open: the server gives up after its time-out and closes it, unanswered."""
+    import time
+
+    started = time.monotonic()
+    answer = raw(fuzz_server, post(path, (b"x" * 100)[:cut], {"Content-Length": "100"}), finish=False)
+    assert answer == b"" and time.monotonic() - started < FUZZ_TIMEOUT + 3
+
+
+def test_a_client_that_sends_nothing_is_timed_out(fuzz_server, clean_log):
+    import time
+
+    started = time.monotonic()
+    assert raw(fuzz_server, b"", finish=False) == b""
+    assert FUZZ_TIMEOUT * 0.9 <= time.monotonic() - started < FUZZ_TIMEOUT + 3
+
+
+def test_a_client_that_sends_half_a_request_line_is_timed_out(fuzz_server, clean_log):
+    assert raw(fuzz_server, b"POST /api/pre", finish=False) == b""
+    assert raw(fuzz_server, b"GET / HTTP/1.1\r\nHost: 127", finish=False) == b""
+
+
+# ----------------------------------------------------------------------------- requests from other pages
+
+
+@pytest.mark.parametrize("origin", ["http://evil.example", "null", "http://127.0.0.1:1",
+                                    "https://127.0.0.1:{port}", "http://localhost:{port}"])
+def test_a_post_from_another_page_is_403(fuzz_server, clean_log, origin):
+    origin = origin.format(port=fuzz_server.port)
+    host = f"127.0.0.1:{fuzz_server.port}"
+    for path, payload in (("/api/train", {}), ("/api/predict", {"image": [0.5] * 784})):
+        status, headers, body = request(fuzz_server, "POST", path, json_body=payload,
+                                        headers={"Origin": origin, "Host": host})
+        assert_error(status, headers, body, 403, "another page")
+    assert fuzz_server.app.trainer.state != "running"  # nothing was started
+
+
+def test_a_post_from_the_page_itself_or_no_browser_is_served(fuzz_server, clean_log):
+    host = f"127.0.0.1:{fuzz_server.port}"
+    for headers in ({"Origin": f"http://{host}", "Host": host}, {"Host": host}):
+        status, _, _ = request(fuzz_server, "POST", "/api/predict", json_body={"image": DIGIT},
+                               headers=headers)
+        assert status == 200

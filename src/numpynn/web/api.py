@@ -322,7 +322,10 @@ def parse_image(payload: Any) -> np.ndarray:
         raise ApiError(400, '"image" must be a list of 784 numbers in [0, 1] (28 rows of 28, row-major)')
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         raise ApiError(400, '"image" must hold numbers only')
-    x = np.asarray(values, dtype=np.float64)
+    try:
+        x = np.asarray(values, dtype=np.float64)
+    except OverflowError:  # an integer beyond any float
+        x = np.full(1, np.inf)
     if not np.all(np.isfinite(x)) or x.min() < 0.0 or x.max() > 1.0:
         raise ApiError(400, '"image" values must lie in [0, 1]')
     try:

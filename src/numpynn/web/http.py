@@ -18,9 +18,14 @@ protection against floods), so by default it listens on 127.0.0.1 only, and
 Hardening that costs nothing: request bodies are limited to
 :data:`MAX_BODY_BYTES`; POSTs must be ``Content-Type: application/json`` (a
 cross-site form cannot send that without a CORS preflight, which this server
-never grants); a loopback server only answers requests whose ``Host`` is a
-loopback name (no DNS rebinding); static files come only from the package's
-``static`` folder; every error is a JSON ``{"error": "..."}`` with no traceback.
+never grants) and are refused (403) when a browser says they come from another
+page (an ``Origin`` that is not this server's own); a loopback server only
+answers requests whose ``Host`` is a loopback name (no DNS rebinding); static
+files come only from the package's ``static`` folder; a connection that sends
+nothing, or stops in the middle of a request, is closed after
+:data:`REQUEST_TIMEOUT` seconds; every error is a JSON ``{"error": "..."}`` and
+the log never holds a traceback (one line per problem; ``NUMPYNN_DEBUG=1``
+prints tracebacks).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import contextlib
 import errno
 import ipaddress
 import json
+import os
 import socket
 import socketserver
 import sys
@@ -45,10 +51,13 @@ from ..network import Network
 from .api import ApiError, App, _one_line, check_network, describe
 from .trainer import Trainer, _say, load_or_train_default
 
-__all__ = ["MAX_BODY_BYTES", "STATIC_DIR", "Handler", "WebServer", "is_loopback", "make_server", "serve"]
+__all__ = ["MAX_BODY_BYTES", "REQUEST_TIMEOUT", "STATIC_DIR", "Handler", "WebServer", "is_loopback",
+           "make_server", "serve"]
 
 #: Largest request body accepted (a 280x280 drawing as a PNG data URL is ~20 KiB).
 MAX_BODY_BYTES = 1024 * 1024
+#: Seconds a connection may sit idle, or take between two pieces of a request, before it is closed.
+REQUEST_TIMEOUT = 30.0
 #: A body over the limit but under this is read and dropped before the 413 (larger: cut off).
 _DRAIN_LIMIT = 16 * MAX_BODY_BYTES
 
@@ -114,7 +123,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "numpynn-web"
     sys_version = ""
     protocol_version = "HTTP/1.1"
-    timeout = 30  # seconds a connection may sit idle (or dribble a request)
+    timeout = REQUEST_TIMEOUT  # seconds a connection may sit idle (or dribble a request); see setup
     error_content_type = "application/json"
 
     API_ROUTES: dict[str, tuple[str, ...]] = {
@@ -125,6 +134,10 @@ class Handler(BaseHTTPRequestHandler):
     }
 
     # -- plumbing ---------------------------------------------------------------
+    def setup(self) -> None:
+        self.timeout = self.server.request_timeout
+        super().setup()
+
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.app.verbose:
             super().log_message(format, *args)
@@ -136,6 +149,8 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             phrase = "error"
         self.close_connection = True
+        if self.request_version == "HTTP/0.9":  # an unreadable request line: answer with headers all the same
+            self.request_version = "HTTP/1.0"
         self._send_json(code, {"error": _one_line(message or phrase)}, close=True)
 
     def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None,
@@ -229,11 +244,25 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError(403, "this server only answers requests addressed to a loopback name "
                                 "(127.0.0.1, localhost, ::1)")
 
+    def _check_origin(self) -> None:
+        """A POST that a browser says comes from another page (its ``Origin`` is not this
+        server's own address) is refused: no other site may drive this one."""
+        if self.command != "POST":
+            return
+        origin = self.headers.get("Origin")
+        if origin is None:  # not a browser (curl, a script): the Host check and JSON type apply
+            return
+        host = (self.headers.get("Host") or "").strip().lower()
+        if not host or origin.strip().lower() != f"http://{host}":
+            raise ApiError(403, f"requests from another page are refused (Origin {origin[:100]!r} is not "
+                                "this server's own)")
+
     # -- dispatch ---------------------------------------------------------------
     def _dispatch(self) -> None:
         self._body_read = False
         try:
             self._check_host()
+            self._check_origin()
             url = urlsplit(self.path)
             path = url.path or "/"
             if path in self.API_ROUTES:
@@ -253,8 +282,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send_json(e.status, {"error": e.message}, e.headers, close=self.close_connection)
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             self.close_connection = True
-        except Exception:  # never a traceback in a response
-            traceback.print_exc(file=sys.stderr)
+        except Exception as e:  # never a traceback in a response, nor in the log
+            _log_failure(f"{self.command} {self.path[:200]}", e)
             with contextlib.suppress(OSError):
                 self._send_json(500, {"error": "internal server error (details in the server's log)"},
                                 close=True)
@@ -294,6 +323,16 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _dispatch
 
 
+def _log_failure(what: str, e: BaseException) -> None:
+    """One line in the server's log for a failure in the server itself (a traceback with
+    ``NUMPYNN_DEBUG=1``)."""
+    if os.environ.get("NUMPYNN_DEBUG"):
+        traceback.print_exception(e, file=sys.stderr)
+    else:
+        _say(f"numpynn serve: error in {what}: {type(e).__name__}: {_one_line(e)[:300]} "
+             "(NUMPYNN_DEBUG=1 shows where)")
+
+
 class WebServer(ThreadingHTTPServer):
     """A :class:`ThreadingHTTPServer` holding an :class:`App`.
 
@@ -306,7 +345,9 @@ class WebServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, app: App, host: str = "127.0.0.1", port: int = 8000) -> None:
+    def __init__(self, app: App, host: str = "127.0.0.1", port: int = 8000,
+                 request_timeout: float = REQUEST_TIMEOUT) -> None:
+        self.request_timeout = float(request_timeout)
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except socket.gaierror as e:
@@ -349,6 +390,19 @@ class WebServer(ThreadingHTTPServer):
         if ":" in host:
             host = f"[{host}]"
         return f"http://{host}:{self.port}/"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A connection that broke (reset, timed out) is not worth a line; anything else is one line."""
+        e = sys.exc_info()[1]
+        if isinstance(e, OSError) or e is None:
+            return
+        _log_failure(f"a connection from {client_address[0]}", e)
+
+    @property
+    def open_connections(self) -> int:
+        """Connections being served now (each has a thread)."""
+        with self._connections_lock:
+            return len(self._connections)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._connections_lock:
@@ -405,6 +459,7 @@ def make_server(
     train_layers: tuple[int, ...] | None = None,
     train_recipe: Any = None,
     verbose: bool = False,
+    request_timeout: float = REQUEST_TIMEOUT,
 ) -> WebServer:
     """A ready-to-run server for ``net`` (None: no network until "watch it learn" trains one).
 
@@ -417,11 +472,12 @@ def make_server(
     ``train_recipe`` (a :class:`~numpynn.recipes.Recipe`; default
     :func:`~numpynn.web.trainer.web_recipe`: 10 epochs, each scored on a
     validation split of a tenth of the training images) set up "watch it
-    learn"; ``verbose`` logs every request to stderr.
+    learn"; ``verbose`` logs every request to stderr; ``request_timeout`` is how long a
+    connection may sit idle or stall in the middle of a request before it is closed.
     """
     app = App(net, source, verbose=verbose)
     app.trainer = Trainer(app, train_data, train_layers, train_recipe)
-    return WebServer(app, host, port)
+    return WebServer(app, host, port, request_timeout)
 
 
 # ----------------------------------------------------------------------------- serve

@@ -8,6 +8,7 @@ the end. The ten test digits that "watch it learn" shows are only shown.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -177,8 +178,11 @@ class Trainer:
             else:
                 self.app.set_network(net, "trained in the page (watch it learn)")
                 state = "done"
-        except Exception as e:  # reported in the status, never raised into the server
-            traceback.print_exc(file=sys.stderr)
+        except Exception as e:  # reported in the status (and one line in the log), never raised
+            if os.environ.get("NUMPYNN_DEBUG"):
+                traceback.print_exc(file=sys.stderr)
+            else:
+                _say(f"numpynn serve: the training job failed: {type(e).__name__}: {_one_line(e)[:300]}")
             with self._lock:
                 self._error = _one_line(e) or type(e).__name__
             state = "failed"
