@@ -16,9 +16,11 @@ F = torch.nn.functional
 TOL = {"float64": 1e-10, "float32": 1e-5}
 
 
-def rel(ours, theirs) -> float:
+def rel(ours, theirs, scale: float | None = None) -> float:
+    """max |ours − theirs| relative to ``scale`` (default: max |theirs|)."""
     theirs = theirs.detach().numpy() if hasattr(theirs, "detach") else np.asarray(theirs)
-    return float(np.abs(np.asarray(ours, np.float64) - theirs).max() / max(np.abs(theirs).max(), 1e-30))
+    scale = np.abs(theirs).max() if scale is None else scale
+    return float(np.abs(np.asarray(ours, np.float64) - theirs).max() / max(scale, 1e-30))
 
 
 @st.composite
@@ -105,8 +107,12 @@ def test_conv_and_pool_match_torch(case, dtype):
     tol = TOL[dtype]
     assert rel(feats, yt) < tol
     assert rel(g, xt.grad) < tol
-    assert rel(conv.dW, Wt.grad) < tol
-    assert rel(conv.db, bt.grad) < tol
+    # ∇b is a sum over every output position and can cancel to far below its terms (a few
+    # float32 roundings then loom large): both parameter gradients are measured against the
+    # layer's largest one
+    scale = max(float(Wt.grad.abs().max()), float(bt.grad.abs().max()))
+    assert rel(conv.dW, Wt.grad, scale) < tol
+    assert rel(conv.db, bt.grad, scale) < tol
 
 
 def test_max_pool_sends_the_gradient_to_the_first_of_tied_maxima_as_torch_does():
