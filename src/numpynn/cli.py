@@ -448,15 +448,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise UsageError("--jobs is for joblib on this machine; with --scheduler the cluster's workers "
                          "run the trials")
     sweeps.require(dask=bool(args.scheduler))
-    _check_targets(args.save, folder=args.out)
     data = _load_data(args.data, download=not args.no_download, progress=False, quiet=args.json)
     settings = {"random": args.random, "seed": args.seed, "epochs": args.epochs,
                 "validation_split": args.validation_split}
-    trials, swept = sweeps.plan(data, grid, **settings)
+    trials, swept = sweeps.plan(data, grid, **settings)  # layers that do not fit the data: exit 2 too
+    _check_targets(args.save, folder=args.out)
     engine = (f"Dask scheduler {args.scheduler}" if args.scheduler
               else f"joblib, {args.jobs or sweeps._cores()} processes")
     _say(f"data: {data.describe()}", args.json)
-    _say(f"sweep: {len(trials)} trials ({', '.join(swept) or 'one setting'}), each scored on the "
+    what = ", ".join(swept) or "one setting"
+    _say(f"sweep: {len(trials)} trial{'s' if len(trials) != 1 else ''} ({what}), each scored on the "
          f"{sweeps._validation_note(data, args.validation_split, args.seed)}; {engine}", args.json)
 
     def report(row: dict[str, Any], done: int, total: int) -> None:

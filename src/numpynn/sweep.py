@@ -358,7 +358,7 @@ def _dask_engine(trials: list[dict[str, Any]], data: Dataset, scheduler: str) ->
     _need("joblib")
     distributed = _need("dask.distributed")
     try:
-        client = distributed.Client(scheduler, timeout="20s", set_as_default=False)
+        client = distributed.Client(scheduler, timeout="10s")
     except (OSError, TimeoutError) as e:
         raise ConnectionError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
     with client:
