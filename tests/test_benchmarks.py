@@ -116,3 +116,13 @@ def test_micro_benchmarks_run(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     summary = done.stdout.strip().splitlines()[-1]
     assert re.fullmatch(r"\d+ passed in .*", summary), done.stdout
+
+
+def test_web_load_runs(tmp_path):
+    """A short run of the web page's load benchmark: every request answered, every answer right."""
+    pytest.importorskip("PIL")
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "web_load.py"), "--clients", "3", "--seconds", "2"],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "failures 0, wrong answers 0" in done.stdout
+    assert "latency: median" in done.stdout and "server memory (RSS)" in done.stdout

@@ -400,6 +400,10 @@ class App:
     def model_info(self) -> dict[str, Any]:
         with self._lock:
             net, source, generation, layout = self._net, self.source, self.generation, self._layout
+        return self._info(net, source, generation, layout)
+
+    @staticmethod
+    def _info(net: Network | None, source: str, generation: int, layout: dict[str, Any]) -> dict[str, Any]:
         if net is None:
             return {"loaded": False, "source": source, "generation": generation}
         acc = net.metadata.get("test_accuracy")
@@ -414,9 +418,10 @@ class App:
 
     def predict(self, payload: Any) -> dict[str, Any]:
         x = parse_image(payload)
-        net = self.net
+        with self._lock:  # the network and the facts about it, as one (a job may switch it any time)
+            net, source, generation, layout = self._net, self.source, self.generation, self._layout
         if net is None:
             raise ApiError(503, 'no network yet: press "Watch it learn" to train one')
         out = analyse(net, x)
-        out["model"] = self.model_info()
+        out["model"] = self._info(net, source, generation, layout)
         return out

@@ -344,6 +344,7 @@ class WebServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 64  # connections waiting to be accepted (a page opening at once, many clients)
 
     def __init__(self, app: App, host: str = "127.0.0.1", port: int = 8000,
                  request_timeout: float = REQUEST_TIMEOUT) -> None:
