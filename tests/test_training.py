@@ -98,3 +98,35 @@ def test_a_resumed_run_with_restore_best_ends_where_an_uninterrupted_one_does(tm
     net.fit(x, y, epochs=12, optimizer=opt2, initial_epoch=done, **options)
     assert net.metadata["selection"]["best_epoch"] == best
     np.testing.assert_array_equal(net.params, whole.params)
+
+
+@pytest.mark.parametrize("stop_after", [1, 3])
+def test_ctrl_c_rolls_the_learning_rate_back_with_the_weights(stop_after, tmp_path):
+    """Ctrl-C during epoch e (here: in the callback that ends it) rolls back to the start of
+    epoch e, the scheduled rate included, so the checkpoint resumes exactly, even at e = 0
+    where the resumed run starts its schedule from the checkpoint's rate."""
+    from numpynn.serialization import load_checkpoint, save_checkpoint
+
+    x, y = toy(200, seed=5)
+
+    def make():
+        return nn.Network([nn.Dense(5, 8, "tanh"), nn.Dense(8, 2, "softmax")], seed=1)
+
+    options = dict(epochs=5, batch_size=16, schedule="cosine", progress=False)
+    whole = make()
+    rates = whole.fit(x, y, optimizer=nn.Adam(lr=1e-2), **options)["lr"]  # the rate at each epoch's end
+
+    def interrupt(epoch, row):
+        if epoch == stop_after:
+            raise KeyboardInterrupt
+
+    net, opt = make(), nn.Adam(lr=1e-2)
+    with pytest.raises(training.TrainingInterrupted) as stop:
+        net.fit(x, y, optimizer=opt, callback=interrupt, **options)
+    done = stop.value.epochs_done
+    assert done == stop_after - 1
+    assert opt.lr == (rates[done - 1] if done else 1e-2)  # the rate as epoch `done` began
+    save_checkpoint(tmp_path / "ck.safetensors", net, opt, done)
+    again, opt2, done2, _ = load_checkpoint(tmp_path / "ck.safetensors")
+    again.fit(x, y, optimizer=opt2, initial_epoch=done2, **options)
+    np.testing.assert_array_equal(again.params, whole.params)

@@ -99,6 +99,19 @@ class EarlyStopping:
                 "best_value": None if math.isnan(self.best_value) else self.best_value, "wait": self.wait}
 
 
+class _Saved:
+    """The state at the start of an epoch, to roll back to on Ctrl-C or divergence: θ, the
+    optimiser's state and its current rate (which a schedule changes every step)."""
+
+    def __init__(self, net: Network, opt: Optimizer) -> None:
+        self.params, self.state, self.lr = net.params.copy(), opt.state_dict(), opt.lr
+
+    def restore(self, net: Network, opt: Optimizer) -> None:
+        net.params[...] = self.params
+        opt.load_state_dict(self.state)
+        opt.lr = self.lr
+
+
 @dataclass
 class _Run:
     """Everything one call of :func:`fit` settles before its first epoch."""
@@ -223,14 +236,14 @@ def fit(
     bar = _progress_bar(run.rows.size) if progress else None
     epoch = initial_epoch
     opt = run.opt
-    saved = (net.params.copy(), opt.state_dict())
+    saved = _Saved(net, opt)
     blas = _blas_threads(threads if threads is not None else (1 if run.batch_size <= 128 else None))
     stopped_early = False
     # overflow on the way to a NaN loss is caught below and reported as divergence
     with blas, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         try:
             for epoch in range(initial_epoch, epochs):
-                saved = (net.params.copy(), opt.state_dict())  # the last good state
+                saved = _Saved(net, opt)  # the last good state
                 row = _run_epoch(net, run, epoch, saved, bar)
                 stop = _end_epoch(net, run, epoch, row, history, tracker)
                 if callback is not None and callback(epoch + 1, row) is True:
@@ -239,8 +252,7 @@ def fit(
                     stopped_early = True
                     break
         except KeyboardInterrupt:
-            net.params[...] = saved[0]
-            opt.load_state_dict(saved[1])
+            saved.restore(net, opt)
             raise TrainingInterrupted(epoch, history) from None
         finally:
             if bar is not None:
@@ -298,7 +310,7 @@ def _prepare(net: Network, x: Any, y: Any, epochs: int, batch_size: int, optimiz
     return run
 
 
-def _run_epoch(net: Network, run: _Run, epoch: int, saved: tuple[Array, dict[str, Any]],
+def _run_epoch(net: Network, run: _Run, epoch: int, saved: _Saved,
                bar: Any) -> dict[str, Any]:
     """One pass over the training rows in the order drawn from (seed, epoch)."""
     started = time.perf_counter()
@@ -345,7 +357,7 @@ def _gather(net: Network, run: _Run, idx: Array, rng: np.random.Generator) -> tu
     return xs, np.take(run.t, idx, axis=0, out=run.ybuf[:n])
 
 
-def _step(net: Network, run: _Run, xb: Array, yb: Array, saved: tuple[Array, dict[str, Any]],
+def _step(net: Network, run: _Run, xb: Array, yb: Array, saved: _Saved,
           epoch: int, i: int) -> tuple[float, int]:
     """One gradient step on the batch (xb, yb); returns its mean loss and correct count."""
     out = net.forward(xb, training=True)
@@ -405,15 +417,15 @@ def _record_selection(net: Network, run: _Run, validation: Any, validation_split
     }
 
 
-def _diverged(net: Network, opt: Optimizer, saved: tuple[Array, dict[str, Any]], what: str,
+def _diverged(net: Network, opt: Optimizer, saved: _Saved, what: str,
               epoch: int, batch: int) -> None:
     """Roll back to the start of the epoch and raise :class:`DivergenceError`."""
-    net.params[...] = saved[0]
-    opt.load_state_dict(saved[1])
+    rate = opt.lr
+    saved.restore(net, opt)
     kept = f"the weights from the end of epoch {epoch}" if epoch else "the initial weights"
     raise DivergenceError(
         f"{what} at epoch {epoch + 1}, batch {batch + 1}: training stopped and {kept} were "
-        f"kept; try a smaller learning rate (it was {opt.lr:g})"
+        f"kept; try a smaller learning rate (it was {rate:g})"
     )
 
 
