@@ -100,33 +100,40 @@ def test_a_resumed_run_with_restore_best_ends_where_an_uninterrupted_one_does(tm
     np.testing.assert_array_equal(net.params, whole.params)
 
 
-@pytest.mark.parametrize("stop_after", [1, 3])
-def test_ctrl_c_rolls_the_learning_rate_back_with_the_weights(stop_after, tmp_path):
-    """Ctrl-C during epoch e (here: in the callback that ends it) rolls back to the start of
-    epoch e, the scheduled rate included, so the checkpoint resumes exactly, even at e = 0
-    where the resumed run starts its schedule from the checkpoint's rate."""
+@pytest.mark.parametrize("stop_at", [5, 2 * 13 + 5, "callback"])
+def test_ctrl_c_rolls_back_to_the_last_complete_epoch_rate_included(stop_at, tmp_path):
+    """Ctrl-C during a step of epoch e rolls back to the start of epoch e, the scheduled rate
+    included, so the checkpoint resumes exactly, even at e = 0 where the resumed run starts its
+    schedule from the checkpoint's rate; Ctrl-C after an epoch's steps (in the callback that
+    writes its checkpoint) keeps that epoch."""
     from numpynn.serialization import load_checkpoint, save_checkpoint
 
-    x, y = toy(200, seed=5)
+    x, y = toy(200, seed=5)  # 13 batches of 16 per epoch
+    cosine = training.SCHEDULES["cosine"]
 
     def make():
         return nn.Network([nn.Dense(5, 8, "tanh"), nn.Dense(8, 2, "softmax")], seed=1)
 
-    options = dict(epochs=5, batch_size=16, schedule="cosine", progress=False)
+    options = dict(epochs=5, batch_size=16, progress=False)
     whole = make()
-    rates = whole.fit(x, y, optimizer=nn.Adam(lr=1e-2), **options)["lr"]  # the rate at each epoch's end
+    rates = whole.fit(x, y, optimizer=nn.Adam(lr=1e-2), schedule=cosine, **options)["lr"]
 
-    def interrupt(epoch, row):
-        if epoch == stop_after:
+    def schedule(step, total):  # Ctrl-C arrives as step `stop_at` begins
+        if step == stop_at:
+            raise KeyboardInterrupt
+        return cosine(step, total)
+
+    def callback(epoch, row):
+        if stop_at == "callback" and epoch == 3:
             raise KeyboardInterrupt
 
     net, opt = make(), nn.Adam(lr=1e-2)
     with pytest.raises(training.TrainingInterrupted) as stop:
-        net.fit(x, y, optimizer=opt, callback=interrupt, **options)
+        net.fit(x, y, optimizer=opt, schedule=schedule, callback=callback, **options)
     done = stop.value.epochs_done
-    assert done == stop_after - 1
+    assert done == (3 if stop_at == "callback" else stop_at // 13)
     assert opt.lr == (rates[done - 1] if done else 1e-2)  # the rate as epoch `done` began
     save_checkpoint(tmp_path / "ck.safetensors", net, opt, done)
     again, opt2, done2, _ = load_checkpoint(tmp_path / "ck.safetensors")
-    again.fit(x, y, optimizer=opt2, initial_epoch=done2, **options)
+    again.fit(x, y, optimizer=opt2, initial_epoch=done2, schedule=cosine, **options)
     np.testing.assert_array_equal(again.params, whole.params)

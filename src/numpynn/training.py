@@ -234,7 +234,7 @@ def fit(
     if run.x_val is not None:
         history["val_loss"], history["val_accuracy"] = [], []
     bar = _progress_bar(run.rows.size) if progress else None
-    epoch = initial_epoch
+    done = initial_epoch  # epochs complete: what a rollback returns to
     opt = run.opt
     saved = _Saved(net, opt)
     blas = _blas_threads(threads if threads is not None else (1 if run.batch_size <= 128 else None))
@@ -243,8 +243,8 @@ def fit(
     with blas, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         try:
             for epoch in range(initial_epoch, epochs):
-                saved = _Saved(net, opt)  # the last good state
                 row = _run_epoch(net, run, epoch, saved, bar)
+                saved, done = _Saved(net, opt), epoch + 1  # its steps are done: the new last good state
                 stop = _end_epoch(net, run, epoch, row, history, tracker)
                 if callback is not None and callback(epoch + 1, row) is True:
                     break
@@ -253,7 +253,7 @@ def fit(
                     break
         except KeyboardInterrupt:
             saved.restore(net, opt)
-            raise TrainingInterrupted(epoch, history) from None
+            raise TrainingInterrupted(done, history) from None
         finally:
             if bar is not None:
                 bar.close()
