@@ -18,6 +18,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from numpynn import _kernels
 
@@ -25,6 +26,13 @@ from numpynn import _kernels
 def under_ci() -> bool:
     """Whether this run is CI's: ``CI`` set to true, 1 or yes (any case)."""
     return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+# CI draws the same hypothesis examples on every run (a red CI is then reproducible, never a
+# roll of the dice); elsewhere each run explores new ones
+settings.register_profile("ci", derandomize=True)
+if under_ci():
+    settings.load_profile("ci")
 
 
 @functools.cache
@@ -89,3 +97,28 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
     report = outcome.get_result()
     if under_ci() and report.skipped:
         _fail_the_skip(report)
+
+
+@pytest.fixture(scope="session")
+def digit_folder(tmp_path_factory: pytest.TempPathFactory):
+    """``digit_folder(n_train, n_test)``: a drop-in IDX folder (the official file names) of the
+    first ``n_train`` training and ``n_test`` test digits of the bundled sample; made once
+    per size and session."""
+    import numpy as np
+
+    from numpynn import datasets
+
+    made: dict[tuple[int, int], object] = {}
+
+    def make(n_train: int, n_test: int):
+        if (n_train, n_test) not in made:
+            data = datasets.load("mnist-sample")
+            folder = tmp_path_factory.mktemp(f"digits-{n_train}-{n_test}")
+            for part, x, y in (("train", data.x_train[:n_train], data.y_train[:n_train]),
+                               ("t10k", data.x_test[:n_test], data.y_test[:n_test])):
+                datasets.write_idx(folder / f"{part}-images-idx3-ubyte.gz", x.reshape(-1, 28, 28))
+                datasets.write_idx(folder / f"{part}-labels-idx1-ubyte.gz", y.astype(np.uint8))
+            made[n_train, n_test] = folder
+        return made[n_train, n_test]
+
+    return make

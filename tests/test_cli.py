@@ -15,15 +15,9 @@ from numpynn.cli import main
 
 
 @pytest.fixture(scope="module")
-def small_digits(tmp_path_factory) -> Path:
+def small_digits(digit_folder) -> Path:
     """A drop-in IDX folder: 3,000 train and 1,000 test real digits from the bundled sample."""
-    data = datasets.load("mnist-sample")
-    folder = tmp_path_factory.mktemp("digits")
-    for part, x, y in (("train", data.x_train[:3000], data.y_train[:3000]),
-                       ("t10k", data.x_test[:1000], data.y_test[:1000])):
-        datasets.write_idx(folder / f"{part}-images-idx3-ubyte.gz", x.reshape(-1, 28, 28))
-        datasets.write_idx(folder / f"{part}-labels-idx1-ubyte.gz", y.astype(np.uint8))
-    return folder
+    return digit_folder(3000, 1000)
 
 
 @pytest.fixture(scope="module")

@@ -20,15 +20,9 @@ from numpynn.serialization import load_checkpoint
 
 
 @pytest.fixture(scope="module")
-def digits(tmp_path_factory) -> Path:
+def digits(digit_folder) -> Path:
     """A small drop-in IDX folder: 1,500 train and 500 test real digits."""
-    data = datasets.load("mnist-sample")
-    folder = tmp_path_factory.mktemp("digits")
-    for part, x, y in (("train", data.x_train[:1500], data.y_train[:1500]),
-                       ("t10k", data.x_test[:500], data.y_test[:500])):
-        datasets.write_idx(folder / f"{part}-images-idx3-ubyte.gz", x.reshape(-1, 28, 28))
-        datasets.write_idx(folder / f"{part}-labels-idx1-ubyte.gz", y.astype(np.uint8))
-    return folder
+    return digit_folder(1500, 500)
 
 
 @pytest.fixture(scope="module")

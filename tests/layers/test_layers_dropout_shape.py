@@ -136,7 +136,8 @@ def test_random_stacks_of_all_layer_types_pass_finite_differences(case):
     x = rng.normal(size=(batch, n_in))
     y = rng.integers(0, max(n_out, 2), size=batch) if n_out > 1 or loss == "cross_entropy" else \
         rng.uniform(size=(batch, 1))
-    result = nn.gradient_check(net, x, y, seed=seed)
+    # smooth activations only (no kinks): a step of 1e-5 balances rounding against curvature
+    result = nn.gradient_check(net, x, y, eps=1e-5, seed=seed)
     assert result.ok, f"{net!r}: {result}"  # a wrong line of backprop gives errors near 1
 
 

@@ -161,6 +161,25 @@ class Layer(ABC):
         return f"{self.name}({args})"
 
 
+def whole(layer: str, name: str, value: Any, minimum: int = 1) -> int:
+    """``value`` as an int, refused (one line naming the layer) unless a whole number >= minimum."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        kind = "a positive whole number" if minimum == 1 else f"a whole number of at least {minimum}"
+        raise ValueError(f"{layer} {name} must be {kind}, not {value!r}")
+    return int(value)
+
+
+def activation_and_init(activation: Any, init: str | None) -> tuple[Any, str]:
+    """The activation (from its name or itself) and the init that suits it unless one is given."""
+    from .. import activations
+
+    act = activations.get(activation)
+    init = init or act.init
+    if init not in initializers.INITIALIZERS:
+        raise ValueError(f"unknown init {init!r}: use one of {', '.join(initializers.INITIALIZERS.names())}")
+    return act, init
+
+
 class WeightsAndBiases:
     """``W``, ``b`` (and ``dW``, ``db``) as attributes, for layers whose parameters are
     named so (Dense, Conv2D). Assigning copies the new values into θ (same shape, finite)."""

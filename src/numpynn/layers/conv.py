@@ -38,10 +38,8 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .. import activations
 from ..activations import Activation
-from ..initializers import INITIALIZERS
-from .base import Array, Layer, Shape, WeightsAndBiases, register_layer
+from .base import Array, Layer, Shape, WeightsAndBiases, activation_and_init, register_layer, whole
 
 
 def pair(value: Any, name: str, minimum: int) -> tuple[int, int]:
@@ -51,10 +49,7 @@ def pair(value: Any, name: str, minimum: int) -> tuple[int, int]:
         a, b = values
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a whole number or a pair of them, not {value!r}") from None
-    for v in (a, b):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
-            raise ValueError(f"{name} must be whole numbers of at least {minimum}, not {value!r}")
-    return int(a), int(b)
+    return whole("the", name, a, minimum), whole("the", name, b, minimum)
 
 
 def nhwc(x: Array) -> Array:
@@ -104,19 +99,14 @@ class Conv2D(WeightsAndBiases, Layer):
         init: str | None = None,
     ) -> None:
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"Conv2D {name} must be a positive whole number, not {value!r}")
-        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.in_channels = whole("Conv2D", "in_channels", in_channels)
+        self.out_channels = whole("Conv2D", "out_channels", out_channels)
         self.kernel_size = pair(kernel_size, "kernel_size", 1)
         self.stride = pair(stride, "stride", 1)
         self.padding = pair(padding, "padding", 0)
-        self.activation = activations.get(activation)
+        self.activation, self.init = activation_and_init(activation, init)
         if not self.activation.elementwise:
             raise ValueError(f"Conv2D cannot use {self.activation.name}, which only suits the output layer")
-        self.init = init or self.activation.init
-        if self.init not in INITIALIZERS:
-            raise ValueError(f"unknown init {self.init!r}: use one of {', '.join(INITIALIZERS.names())}")
         self.z: Array = np.empty((0, self.out_channels))  # z of the last forward pass, rows (B·Ho·Wo, O)
         self.a: Array = np.empty((0, self.out_channels))  # a = σ(z), rows (B·Ho·Wo, O)
         self.col: Array = np.empty((0, 0))  # the patches of the last forward pass (B·Ho·Wo, kh·kw·C)

@@ -22,10 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from .. import activations
 from ..activations import Activation
-from ..initializers import INITIALIZERS
-from .base import Array, Layer, Shape, WeightsAndBiases, register_layer
+from .base import Array, Layer, Shape, WeightsAndBiases, activation_and_init, register_layer, whole
 
 
 def _given(value: Array) -> Any:
@@ -67,14 +65,8 @@ class Dense(WeightsAndBiases, Layer):
         init: str | None = None,
     ) -> None:
         super().__init__()
-        for name, value in (("n_in", n_in), ("n_out", n_out)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"Dense {name} must be a positive whole number, not {value!r}")
-        self.n_in, self.n_out = int(n_in), int(n_out)
-        self.activation = activations.get(activation)
-        self.init = init or self.activation.init
-        if self.init not in INITIALIZERS:
-            raise ValueError(f"unknown init {self.init!r}: use one of {', '.join(INITIALIZERS.names())}")
+        self.n_in, self.n_out = whole("Dense", "n_in", n_in), whole("Dense", "n_out", n_out)
+        self.activation, self.init = activation_and_init(activation, init)
         self._initial = (W, b)
         self.x: Array = np.empty((0, self.n_in))  # a_prev of the last forward pass, (B, n_in)
         self.z: Array = np.empty((0, self.n_out))  # z of the last forward pass, (B, n_out)
