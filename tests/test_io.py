@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 from disk_faults import full_disk, limited, read_only_folder
 
-from numpynn import _aot, _io, datasets
+from numpynn import _aot, _io
 from numpynn.cli import main
 from numpynn.errors import WriteError
 from numpynn.serialization import load_checkpoint
@@ -37,15 +37,9 @@ TOO_LARGE = "File too large (over the file-size limit, see ulimit -f)"
 
 
 @pytest.fixture(scope="module")
-def digits(tmp_path_factory) -> Path:
+def digits(digit_folder) -> Path:
     """600 train and 200 test real digits as an IDX folder."""
-    data = datasets.load("mnist-sample")
-    folder = tmp_path_factory.mktemp("digits")
-    for part, x, y in (("train", data.x_train[:600], data.y_train[:600]),
-                       ("t10k", data.x_test[:200], data.y_test[:200])):
-        datasets.write_idx(folder / f"{part}-images-idx3-ubyte.gz", x.reshape(-1, 28, 28))
-        datasets.write_idx(folder / f"{part}-labels-idx1-ubyte.gz", y.astype(np.uint8))
-    return folder
+    return digit_folder(600, 200)
 
 
 @pytest.fixture(scope="module")
