@@ -41,7 +41,7 @@ from numpynn import _kernels, datasets
 SIZES = (784, 128, 64, 10)
 SEED = 0
 N_ROWS = 60_000
-SKIPPABLE = ("torch", "sklearn", "numba", "floor")
+SKIPPABLE = ("torch", "sklearn", "c", "floor")
 
 
 # --- optional libraries ------------------------------------------------------------------
@@ -380,9 +380,9 @@ def run_batch(data: Data, batch: int, optimizer: str, args: argparse.Namespace,
     shown = str(default_threads or default_blas_threads())
     makers: list[tuple[str, Callable[[], Contender]]] = []
     model = args.model
-    if libs["numba"] is not None:
-        makers.append(("numpynn", lambda: Numpynn(data, batch, optimizer, args.threads, "numba",
-                                                  "numpynn (numba kernels)", model)))
+    if libs["c"]:
+        makers.append(("numpynn", lambda: Numpynn(data, batch, optimizer, args.threads, "c",
+                                                  "numpynn (C kernels)", model)))
         makers.append(("numpynn-np", lambda: Numpynn(data, batch, optimizer, args.threads, "numpy",
                                                      "numpynn (numpy kernels)", model)))
     else:
@@ -442,9 +442,10 @@ def machine_header(args: argparse.Namespace, libs: dict[str, Any], data: Data) -
         load = ", load average {:.2f} {:.2f} {:.2f} at start".format(*os.getloadavg())
     versions = [f"Python {platform.python_version()}", f"numpy {np.__version__}",
                 f"numpynn {nn.__version__}"]
-    for key, label in (("numba", "numba"), ("torch", "torch"), ("sklearn", "scikit-learn")):
+    for key, label in (("torch", "torch"), ("sklearn", "scikit-learn")):
         mod = libs[key]
         versions.append(f"{label} {mod.__version__}" if mod is not None else f"{label} -")
+    versions.append(f"numpynn kernels: {'C' if libs['c'] else 'NumPy only'}")
     try:
         import threadpoolctl
 
@@ -602,14 +603,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sklearn": _import("sklearn", skip),
         "floor": "floor" not in skip,
     }
-    libs["numba"] = None if "numba" in skip else (
-        _import("numba", skip) if "numba" in _kernels.available() else None)
-    for key, label in (("torch", "PyTorch"), ("sklearn", "scikit-learn"), ("numba", "numba")):
+    libs["c"] = "c" not in skip and "c" in _kernels.available()
+    for key, label in (("torch", "PyTorch"), ("sklearn", "scikit-learn")):
         if libs[key] is None:
             why = "skipped (--skip)" if key in skip else "not installed"
-            effect = ("numpynn runs with its numpy kernels only" if key == "numba"
-                      else "its rows are left out")
-            notes.append(f"{label} {why}: {effect}")
+            notes.append(f"{label} {why}: its rows are left out")
+    if not libs["c"]:
+        why = "skipped (--skip)" if "c" in skip else "not built (no C compiler at install time)"
+        notes.append(f"the C kernels {why}: numpynn runs with its numpy kernels only")
     if not libs["floor"]:
         notes.append("GEMM floor skipped (--skip)")
     if args.model == "cnn":

@@ -7,7 +7,7 @@ name does not match ``test_*.py``, so only naming it runs it):
     pytest benchmarks/micro.py --benchmark-only --benchmark-group-by=func -k "adam or backward"
 
 Everything runs with one BLAS thread, as ``Network.fit`` does for batches up to 128.
-Benchmarks marked ``[numpy]`` / ``[numba]`` run with that kernel backend
+Benchmarks marked ``[numpy]`` / ``[c]`` run with that kernel backend
 (``numpynn._kernels.use``). ``test_train_step`` is one whole step of ``fit``;
 ``test_gemm_floor`` is its 8 matrix products alone, for comparison.
 """
@@ -24,7 +24,7 @@ from numpynn import _kernels, datasets  # noqa: E402
 from numpynn.network import _count_correct  # noqa: E402
 
 B = 64
-BACKENDS = ["numpy", "numba"] if "numba" in _kernels.available() else ["numpy"]
+BACKENDS = _kernels.available()
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -41,11 +41,6 @@ def one_blas_thread():
 @pytest.fixture(params=BACKENDS)
 def kernels(request):
     _kernels.use(request.param)
-    if request.param == "numba":  # compile (or load from cache) outside the timing
-        g = np.ones((2, 2), np.float32)
-        _kernels.sigmoid_delta(g, g)
-        z = np.zeros(4, np.float32)
-        _kernels.adam_update(z, z.copy(), z.copy(), z.copy(), 0.9, 0.999, 1e-3, 1e-8)
     yield request.param
     _kernels.use("auto")
 

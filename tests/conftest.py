@@ -2,7 +2,7 @@
 
 Kernel backends: a test that takes the ``kernel_backend`` fixture runs once per
 backend that :func:`numpynn._kernels.available` reports here (``numpy``, the
-reference, always; ``numba`` when the compiled kernels can be built or loaded). A
+reference, always; ``c`` where the install built the C kernels). A
 test that takes ``compiled_backend`` runs once per backend other than the
 reference, to compare it with the reference.
 

@@ -37,8 +37,8 @@ def load_compare() -> ModuleType:
 def contenders() -> list[tuple[str, str]]:
     """(table name, short name) of each contender compare.py runs here, in its order."""
     rows = []
-    if "numba" in _kernels.available():
-        rows.append(("numpynn (numba kernels)", "numpynn numba"))
+    if "c" in _kernels.available():
+        rows.append(("numpynn (C kernels)", "numpynn c"))
     rows.append(("numpynn (numpy kernels)", "numpynn numpy"))
     if importlib.util.find_spec("torch") is not None:
         rows += [("PyTorch (default)", "torch default"), ("PyTorch (tuned)", "torch tuned")]

@@ -1,8 +1,9 @@
 """Writing files when the disk turns against it (numpynn._io and every place that writes).
 
 Each write site (the model, the checkpoint after every epoch, the figures, the ONNX
-export, the compiled-kernel cache, the web page's cached model; the MNIST cache is in
-tests/datasets/test_mnist_download.py) meets a full disk (an injected ENOSPC), a
+export, the web page's cached model; the MNIST cache is in
+tests/datasets/test_mnist_download.py; the C kernels' build, at install time, in
+tests/test_kernels.py) meets a full disk (an injected ENOSPC), a
 file-size limit (RLIMIT_FSIZE in a subprocess: EFBIG) and a read-only or missing
 folder. What must hold: one line naming the path and the problem; exit code 2 for a
 target the user gave that cannot be written (said before any work), 1 for a write that
@@ -14,7 +15,6 @@ cannot be written is done without, said once.
 from __future__ import annotations
 
 import fcntl
-import importlib.util
 import os
 import subprocess
 import sys
@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 from disk_faults import full_disk, limited, read_only_folder
 
-from numpynn import _aot, _io
+from numpynn import _io
 from numpynn.cli import main
 from numpynn.errors import WriteError
 from numpynn.serialization import load_checkpoint
@@ -255,54 +255,6 @@ def test_a_file_size_limit_at_the_onnx_export(tmp_path, model):
 
 
 # --------------------------------------------------------------------------- caches: done without
-
-
-needs_numba = pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="numba not installed")
-
-
-def _kernel_cache_is_empty(cache: Path) -> bool:
-    return not [p for p in cache.rglob("*") if p.is_file()]
-
-
-@needs_numba
-@pytest.mark.parametrize("trouble", ["full disk", "read-only"])
-def test_a_kernel_cache_that_cannot_be_written_is_done_without(trouble, tmp_path, monkeypatch, capsys):
-    """The compiled kernels work this time, uncached, and the reason is said once."""
-    cache = tmp_path / "kernels"
-    monkeypatch.setenv("NUMPYNN_KERNEL_CACHE", str(cache))
-    monkeypatch.setattr(_aot, "_warned", set())
-    if trouble == "full disk":
-        full_disk(monkeypatch, under=cache)
-        module = _aot.build()
-        problem = NO_SPACE
-    else:
-        with read_only_folder(cache, monkeypatch):
-            module = _aot.build()
-        problem = "Read-only file system"
-    assert module is not None and all(hasattr(module, name) for name in _aot.SIGNATURES)
-    p, g, m, v = (np.ones(5, np.float32) for _ in range(4))
-    module.adam_f4(p, g, m, v, *(np.float32(0.5),) * 6)  # it runs
-    err = capsys.readouterr().err.splitlines()
-    assert len(err) == 1 and err[0].startswith(f"numpynn: warning: cannot write {cache}")
-    assert (problem in err[0] or "Permission denied" in err[0]) and "not cached" in err[0]
-    _aot._warn(err[0].removeprefix("numpynn: warning: "), numpy=False)  # the same again: not said twice
-    assert capsys.readouterr().err == ""
-    assert _kernel_cache_is_empty(cache)
-
-
-@needs_numba
-def test_a_kernel_build_under_a_file_size_limit_says_so_once(tmp_path):
-    code = ("from numpynn import _aot, _kernels; print(_kernels.available()); "
-            "print(_kernels.backend_name())")
-    env = {**os.environ, "NUMPYNN_KERNEL_CACHE": str(tmp_path / "kernels"), "NUMPYNN_KERNELS": "auto"}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          preexec_fn=limited(100_000), timeout=600)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[:2] == ["['numpy']", "numpy"]
-    lines = done.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("numpynn: warning: could not build the fast training kernels")
-    assert lines[0].endswith("; training with the NumPy kernels")
-    assert _kernel_cache_is_empty(tmp_path)
 
 
 @pytest.fixture

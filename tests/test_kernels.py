@@ -1,65 +1,149 @@
-"""The compiled training kernels: same bits as the NumPy reference, built once, no numba at run time."""
+"""The training kernels: the C loops give the NumPy reference's bits; the C extension is
+built by the install, never at run time, and an install that cannot build it goes on
+without it (said once), training with the NumPy kernels."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib.machinery
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+from disk_faults import limited, read_only_folder
 
-from numpynn import _aot, _kernels
+from numpynn import _kernels
 
-needs_numba = pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="numba not installed")
+ROOT = Path(__file__).resolve().parents[1]
+DTYPES = [np.float32, np.float64]
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_compiled_kernels_give_the_reference_bits(dtype):
-    if "numba" not in _kernels.available():
-        pytest.skip("compiled kernels not available here")
-    rng = np.random.default_rng(1)
-    n = 10_007
+def both(run):
+    """``run()`` with the NumPy reference, then with the backend selected now."""
+    backend = _kernels.backend_name()
+    previous = _kernels.use("numpy")
+    try:
+        reference = run()
+    finally:
+        _kernels.use(previous)
+    assert _kernels.backend_name() == backend
+    return reference, run()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [1, 7, 16, 10_007])  # vector widths and their tails
+def test_adam_gives_the_reference_bits(compiled_backend, dtype, n):
+    rng = np.random.default_rng(n)
     p, g = rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype)
     m, v = (0.1 * rng.standard_normal(n)).astype(dtype), np.abs(rng.standard_normal(n)).astype(dtype)
-    a, d = rng.random((64, 33)).astype(dtype), rng.standard_normal((64, 33)).astype(dtype)
-    results = {}
-    for backend in ("numpy", "numba"):
-        previous = _kernels.use(backend)
-        try:
-            P, M, V = p.copy(), m.copy(), v.copy()
-            _kernels.adam_update(P, g.copy(), M, V, 0.9, 0.999, 3e-3, 1e-8)
-            D = _kernels.sigmoid_delta(d.copy(), a)
-        finally:
-            _kernels.use(previous)
-        results[backend] = (P, M, V, D)
-    for ref, fused in zip(results["numpy"], results["numba"], strict=True):
-        np.testing.assert_array_equal(ref, fused)
+    g[: n // 3] *= dtype(1e-30)  # tiny gradients: subnormal squares
+    v[: n // 5] = 0
+
+    def run():
+        P, M, V = p.copy(), m.copy(), v.copy()
+        _kernels.adam_update(P, g.copy(), M, V, 0.9, 0.999, 3e-3, 1e-8)
+        return P, M, V
+
+    for ref, fused in zip(*both(run), strict=True):
+        np.testing.assert_array_equal(fused, ref)
 
 
-def test_views_that_are_not_contiguous_fall_back_to_numpy():
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(64, 33), (1, 1), (3, 128)])
+def test_sigmoid_delta_gives_the_reference_bits(compiled_backend, dtype, shape):
+    rng = np.random.default_rng(3)
+    a, d = rng.random(shape).astype(dtype), rng.standard_normal(shape).astype(dtype)
+    ref, fused = both(lambda: _kernels.sigmoid_delta(d.copy(), a))
+    np.testing.assert_array_equal(fused, ref)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(784,), (28, 28), (5,)])
+def test_gather_scale_gives_the_reference_bits(compiled_backend, dtype, shape):
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 256, (300, *shape), dtype=np.uint8)
+    rows = rng.integers(0, 300, 77)
+    rows[:3] = [0, 299, 0]
+
+    def run():
+        out = np.full((rows.size, *shape), np.nan, dtype)
+        assert _kernels.gather_scale(x, rows, 1 / 255, out) is out
+        return out
+
+    ref, fused = both(run)
+    np.testing.assert_array_equal(fused, ref)
+    np.testing.assert_array_equal(ref, x[rows] * dtype(1 / 255))
+
+
+def test_what_the_c_loops_do_not_take_falls_back_to_numpy(compiled_backend):
+    """Views that are not contiguous, mixed or integer dtypes, an index out of range: the
+    NumPy reference does the work (and raises what NumPy raises)."""
     rng = np.random.default_rng(2)
     a = rng.random((8, 10)).astype(np.float32)
     g = rng.standard_normal((8, 20)).astype(np.float32)[:, ::2]  # not C-contiguous
     expected = g * a * (1 - a)
-    np.testing.assert_allclose(_kernels.sigmoid_delta(g, a), expected, rtol=1e-6)
+    np.testing.assert_array_equal(_kernels.sigmoid_delta(g, a), expected)
+    g64 = rng.standard_normal((8, 10))  # float64 gradient, float32 activations
+    expected = g64 * a
+    expected *= 1 - a
+    np.testing.assert_array_equal(_kernels.sigmoid_delta(g64, a), expected)
+    p = np.zeros(5, np.float32)
+    _kernels.adam_update(p, np.ones(5, np.float32), np.zeros(5), np.zeros(5, np.float32), 0.9, 0.999, 0.1, 1e-8)
+    np.testing.assert_allclose(p, -0.1 * 0.1 / (np.sqrt(0.001) + 1e-8), rtol=1e-6)
+    x = np.arange(12, dtype=np.uint8).reshape(4, 3)
+    out = np.empty((2, 3), np.float32)
+    np.testing.assert_array_equal(_kernels.gather_scale(x, np.array([3, 1], np.int32), 0.5, out),
+                                  x[[3, 1]] * np.float32(0.5))
+    with pytest.raises(IndexError):
+        _kernels.gather_scale(x, np.array([0, 4]), 0.5, out)
 
 
-def test_a_broken_cache_entry_is_ignored(tmp_path, monkeypatch):
-    monkeypatch.setenv("NUMPYNN_KERNEL_CACHE", str(tmp_path))
-    folder = _aot.kernel_dir()
-    folder.mkdir(parents=True)
-    import importlib.machinery
+def test_the_backend_can_be_chosen():
+    previous = _kernels.use("numpy")
+    try:
+        assert _kernels.backend_name() == "numpy"
+        with pytest.raises(ValueError, match="unknown kernel backend"):
+            _kernels.use("numba")
+        assert _kernels.backend_name() == "numpy"
+    finally:
+        _kernels.use(previous)
 
-    (folder / f"{_aot.MODULE}{importlib.machinery.EXTENSION_SUFFIXES[0]}").write_bytes(b"not a library")
-    assert _aot.load() is None
+
+def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **env})
 
 
-@needs_numba
-def test_build_from_scratch_then_train_without_numba_in_memory(tmp_path):
-    """A fresh cache: the first training step builds the module in a child process;
-    the training process itself never imports numba (nor LLVM)."""
+def test_without_the_extension_training_uses_the_numpy_kernels():
+    """An install whose build could not compile the extension: numpynn imports, trains, and
+    names the reference as its backend; asking for the C kernels says why not."""
+    code = (
+        "import sys; sys.modules['numpynn._fused'] = None  # as if it was never built\n"
+        "import numpy as np, numpynn as nn\n"
+        "from numpynn import _kernels\n"
+        "net = nn.Network([nn.Dense(6, 5, 'sigmoid'), nn.Dense(5, 3, 'softmax')], seed=0)\n"
+        "x = np.random.default_rng(0).random((40, 6)); y = np.arange(40) % 3\n"
+        "net.fit(x, y, epochs=2, batch_size=8, progress=False)\n"
+        "print(_kernels.available(), _kernels.backend_name())\n"
+        "try:\n    _kernels.use('c')\nexcept ImportError as e:\n    print(e)\n"
+    )
+    done = run_python(code, NUMPYNN_KERNELS="auto")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "['numpy'] numpy" and "C compiler" in lines[1], done.stdout
+    assert done.stderr == ""
+    done = run_python(code, NUMPYNN_KERNELS="c")  # insisted on in the environment: said once
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == ["numpynn: warning: NUMPYNN_KERNELS=c but the C kernels were not "
+                                        "built; training with the NumPy kernels"]
+
+
+def test_training_compiles_nothing(compiled_backend):
+    """The C kernels are loaded as a plain extension module: no compiler, no numba, no LLVM
+    in the training process, even with no compiler on the PATH."""
     code = (
         "import sys, numpy as np, numpynn as nn\n"
         "from numpynn import _kernels\n"
@@ -68,9 +152,61 @@ def test_build_from_scratch_then_train_without_numba_in_memory(tmp_path):
         "net.fit(x, y, epochs=2, batch_size=8, progress=False)\n"
         "print(_kernels.backend_name(), 'numba' in sys.modules, 'llvmlite' in sys.modules)\n"
     )
-    env = {**os.environ, "NUMPYNN_KERNEL_CACHE": str(tmp_path), "NUMPYNN_KERNELS": "auto"}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          timeout=600)
+    done = run_python(code, NUMPYNN_KERNELS="auto", PATH="/nonexistent", CC="false")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["numba", "False", "False"]
-    assert list(tmp_path.glob(f"kernels/*/{_aot.MODULE}*")), "the module was not cached"
+    assert done.stdout.split() == ["c", "False", "False"] and done.stderr == ""
+
+
+# --- the build ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    """A copy of what the build of the extension reads."""
+    tree = tmp_path / "src-tree"
+    (tree / "src" / "numpynn").mkdir(parents=True)
+    for name in ("setup.py", "pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, tree / name)
+    shutil.copy(ROOT / "src" / "numpynn" / "_fused.c", tree / "src" / "numpynn" / "_fused.c")
+    (tree / "src" / "numpynn" / "__init__.py").write_text("")
+    return tree
+
+
+def build(tree: Path, out: Path, preexec_fn=None, **env: str) -> subprocess.CompletedProcess[str]:
+    """``setup.py build_ext`` of the extension into ``out``, as the install runs it."""
+    return subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_ext", "--build-lib", str(out), "--build-temp",
+         str(tree / "tmp")],
+        cwd=tree, capture_output=True, text=True, timeout=300, env={**os.environ, **env},
+        preexec_fn=preexec_fn)
+
+
+def built(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("_fused*") if p.name.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))]
+
+
+def test_the_build_makes_the_extension(source, tmp_path):
+    done = build(source, tmp_path / "lib")
+    assert done.returncode == 0, done.stderr
+    assert len(built(tmp_path / "lib")) == 1
+
+
+@pytest.mark.parametrize("trouble", ["no compiler", "file-size limit", "read-only"])
+def test_a_build_that_fails_does_not_fail_the_install(source, tmp_path, monkeypatch, trouble):
+    """No C compiler, a file-size limit (EFBIG) or a folder that takes no file: the build
+    warns and ends well without the extension (training then uses the NumPy kernels)."""
+    out = tmp_path / "lib"
+    if trouble == "no compiler":
+        done = build(source, out, CC="/nonexistent/cc")
+    elif trouble == "file-size limit":
+        done = build(source, out, preexec_fn=limited(2_000))
+    else:
+        with read_only_folder(out, monkeypatch) as how:
+            if how == "injected":  # a refusal injected in this process would not reach the build's
+                out.rmdir()
+                out.write_bytes(b"")  # a file where the folder should be: it takes nothing either
+            done = build(source, out)
+    assert done.returncode == 0, done.stderr
+    assert "warning" in done.stderr.lower() and "_fused" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert built(out) == []

@@ -108,7 +108,7 @@ def run_adam(dtype):
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_compiled_backend_gives_the_numpy_reference_bits_on_adam(dtype, compiled_backend):
-    """Adam through a compiled backend (numba) against the NumPy reference: the same
+    """Adam through a compiled backend (C) against the NumPy reference: the same
     parameters and moments, bit for bit (the compiled loops keep IEEE semantics and
     the reference's order of operations)."""
     assert compiled_backend != "numpy" and _kernels.backend_name() == compiled_backend

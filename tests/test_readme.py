@@ -60,11 +60,11 @@ def _closure(extra: str, extras: dict[str, list[str]]) -> set[str]:
 
 def test_the_users_install_brings_no_test_or_development_tools():
     """`pip install -e ".[all]"` (the README's first command) installs what a user runs:
-    fast kernels, images, plots, the web page, ONNX; the tools live in `dev` only."""
+    BLAS thread limits, images, plots, the web page, ONNX; the tools live in `dev` only."""
     assert 'pip install -e ".[all]"' in README and 'pip install -e ".[dev]"' in README
     dependencies, extras = _extras()
     users = _closure("all", extras)
-    assert {"numba", "pillow", "matplotlib", "onnx", "onnxruntime"} <= users
+    assert {"threadpoolctl", "pillow", "matplotlib", "onnx", "onnxruntime"} <= users
     tools = {"pytest", "hypothesis", "ruff", "pytest-benchmark", "scikit-learn", "selenium"}
     assert not users & tools
     assert tools | users <= _closure("dev", extras)  # the tests need every user extra too

@@ -1,0 +1,287 @@
+/* numpynn._fused: the element-wise hot spots of training as one C loop each.
+ *
+ * The readable reference is the NumPy code in numpynn/_kernels.py; every loop here
+ * does the same float operations in the same order (each product, sum, quotient and
+ * square root rounded to the array's type, no fused multiply-add, no fast-math), so
+ * both give the same bits, and tests/test_kernels.py checks that they do.
+ *
+ * Built by the package's own build (setup.py, an optional extension: without a C
+ * compiler the install goes on and training uses the NumPy kernels). Arrays come in
+ * through the buffer protocol, so the build needs no NumPy headers. Each function
+ * returns True when it did the work, False when the arguments are not for it (a
+ * dtype, shape or layout it does not take): the caller then runs the NumPy reference.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+
+/* One copy of each loop per instruction set, chosen when the module loads (GCC on
+ * x86-64 Linux); elsewhere the compiler's default target. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CLONES
+#endif
+
+/* Release the GIL around loops of at least this many elements (other threads run meanwhile). */
+#define NOGIL_MIN 16384
+
+/* --- the loops ------------------------------------------------------------------------------ */
+
+/* Adam, bias corrections folded into s and e:
+ * m <- b1 m + c1 g;  v <- b2 v + c2 g^2;  p <- p - (m / (sqrt(v) + e)) s */
+#define ADAM_LOOP(T, SQRT)                                                       \
+    for (Py_ssize_t i = 0; i < n; i++) {                                         \
+        T gi = g[i];                                                             \
+        T mi = b1 * m[i] + c1 * gi;                                              \
+        T vi = b2 * v[i] + (gi * gi) * c2;                                       \
+        m[i] = mi;                                                               \
+        v[i] = vi;                                                               \
+        p[i] -= (mi / (SQRT(vi) + e)) * s;                                       \
+    }
+
+CLONES static void adam_f4(Py_ssize_t n, float *restrict p, const float *restrict g, float *restrict m,
+                           float *restrict v, float b1, float c1, float b2, float c2, float s, float e)
+{
+    ADAM_LOOP(float, sqrtf)
+}
+
+CLONES static void adam_f8(Py_ssize_t n, double *restrict p, const double *restrict g, double *restrict m,
+                           double *restrict v, double b1, double c1, double b2, double c2, double s,
+                           double e)
+{
+    ADAM_LOOP(double, sqrt)
+}
+
+/* delta = (dC/da * a) * (1 - a), over dC/da */
+CLONES static void sigmoid_delta_f4(Py_ssize_t n, float *g, const float *a)
+{
+    for (Py_ssize_t i = 0; i < n; i++)
+        g[i] = (g[i] * a[i]) * (1.0f - a[i]);
+}
+
+CLONES static void sigmoid_delta_f8(Py_ssize_t n, double *g, const double *a)
+{
+    for (Py_ssize_t i = 0; i < n; i++)
+        g[i] = (g[i] * a[i]) * (1.0 - a[i]);
+}
+
+/* out[r, :] = x[idx[r], :] * scale: uint8 pixels gathered and scaled in one pass */
+CLONES static void gather_scale_f4(Py_ssize_t rows, Py_ssize_t cols, const uint8_t *restrict x,
+                                   const int64_t *restrict idx, float scale, float *restrict out)
+{
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        const uint8_t *src = x + idx[r] * cols;
+        float *dst = out + r * cols;
+        for (Py_ssize_t j = 0; j < cols; j++)
+            dst[j] = (float)src[j] * scale;
+    }
+}
+
+CLONES static void gather_scale_f8(Py_ssize_t rows, Py_ssize_t cols, const uint8_t *restrict x,
+                                   const int64_t *restrict idx, double scale, double *restrict out)
+{
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        const uint8_t *src = x + idx[r] * cols;
+        double *dst = out + r * cols;
+        for (Py_ssize_t j = 0; j < cols; j++)
+            dst[j] = (double)src[j] * scale;
+    }
+}
+
+/* --- arguments --------------------------------------------------------------------------- */
+
+/* A C-contiguous buffer of the object; 0 (and no error set) when it has none. */
+static int get_buffer(PyObject *obj, Py_buffer *view, int writable)
+{
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0))) {
+        PyErr_Clear();
+        return 0;
+    }
+    return 1;
+}
+
+/* The one-character struct format of the buffer's items (byte-order prefix "<", "=" or "@" allowed),
+ * or 0. */
+static char format_char(const Py_buffer *view)
+{
+    const char *f = view->format ? view->format : "B";
+    if (*f == '<' || *f == '=' || *f == '@')
+        f++;
+    return (f[0] != '\0' && f[1] == '\0') ? f[0] : 0;
+}
+
+/* 'f' for float32, 'd' for float64, 0 for anything else. */
+static char float_kind(const Py_buffer *view)
+{
+    char c = format_char(view);
+    if (c == 'f' && view->itemsize == 4)
+        return 'f';
+    if (c == 'd' && view->itemsize == 8)
+        return 'd';
+    return 0;
+}
+
+static int same_shape(const Py_buffer *a, const Py_buffer *b)
+{
+    if (a->ndim != b->ndim)
+        return 0;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != b->shape[i])
+            return 0;
+    return 1;
+}
+
+static void release(Py_buffer *views, int n)
+{
+    for (int i = 0; i < n; i++)
+        PyBuffer_Release(&views[i]);
+}
+
+/* --- the functions -------------------------------------------------------------------------- */
+
+PyDoc_STRVAR(adam_doc,
+             "adam(p, g, m, v, b1, c1, b2, c2, s, e) -> bool\n\n"
+             "One Adam update in place over flat arrays of one float dtype:\n"
+             "m <- b1 m + c1 g;  v <- b2 v + c2 g^2;  p <- p - (m / (sqrt(v) + e)) s.\n"
+             "False (and nothing done) when the arrays are not for it.");
+
+static PyObject *adam(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 10) {
+        PyErr_SetString(PyExc_TypeError, "adam takes 10 arguments");
+        return NULL;
+    }
+    double k[6];
+    for (int i = 0; i < 6; i++) {
+        k[i] = PyFloat_AsDouble(args[4 + i]);
+        if (k[i] == -1.0 && PyErr_Occurred())
+            return NULL;
+    }
+    Py_buffer b[4];
+    int got = 0;
+    for (; got < 4; got++)
+        if (!get_buffer(args[got], &b[got], got != 1))
+            break;
+    int ok = got == 4;
+    char kind = ok ? float_kind(&b[0]) : 0;
+    for (int i = 1; ok && i < 4; i++)
+        ok = float_kind(&b[i]) == kind && b[i].len == b[0].len;
+    ok = ok && kind && b[0].ndim == 1;
+    /* p, m and v must be apart (g may be anything: it is only read) */
+    ok = ok && b[0].buf != b[2].buf && b[0].buf != b[3].buf && b[2].buf != b[3].buf;
+    if (ok) {
+        Py_ssize_t n = b[0].shape[0];
+        PyThreadState *ts = n >= NOGIL_MIN ? PyEval_SaveThread() : NULL;
+        if (kind == 'f')
+            adam_f4(n, b[0].buf, b[1].buf, b[2].buf, b[3].buf, (float)k[0], (float)k[1], (float)k[2],
+                    (float)k[3], (float)k[4], (float)k[5]);
+        else
+            adam_f8(n, b[0].buf, b[1].buf, b[2].buf, b[3].buf, k[0], k[1], k[2], k[3], k[4], k[5]);
+        if (ts)
+            PyEval_RestoreThread(ts);
+    }
+    release(b, got);
+    return PyBool_FromLong(ok);
+}
+
+PyDoc_STRVAR(sigmoid_delta_doc,
+             "sigmoid_delta(g, a) -> bool\n\n"
+             "g <- (g * a) * (1 - a) in place; g and a of one shape and float dtype.\n"
+             "False (and nothing done) when the arrays are not for it.");
+
+static PyObject *sigmoid_delta(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "sigmoid_delta takes 2 arguments");
+        return NULL;
+    }
+    Py_buffer b[2];
+    int got = 0;
+    for (; got < 2; got++)
+        if (!get_buffer(args[got], &b[got], got == 0))
+            break;
+    int ok = got == 2;
+    char kind = ok ? float_kind(&b[0]) : 0;
+    ok = ok && kind && float_kind(&b[1]) == kind && same_shape(&b[0], &b[1]);
+    if (ok) {
+        Py_ssize_t n = b[0].len / b[0].itemsize;
+        PyThreadState *ts = n >= NOGIL_MIN ? PyEval_SaveThread() : NULL;
+        if (kind == 'f')
+            sigmoid_delta_f4(n, b[0].buf, b[1].buf);
+        else
+            sigmoid_delta_f8(n, b[0].buf, b[1].buf);
+        if (ts)
+            PyEval_RestoreThread(ts);
+    }
+    release(b, got);
+    return PyBool_FromLong(ok);
+}
+
+PyDoc_STRVAR(gather_scale_doc,
+             "gather_scale(x, idx, scale, out) -> bool\n\n"
+             "out[r] = x[idx[r]] * scale for the uint8 rows x (N, ...), int64 indices idx (n,) and\n"
+             "float rows out (n, ...). False (and nothing done) when the arrays are not for it\n"
+             "or an index is out of range.");
+
+static PyObject *gather_scale(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "gather_scale takes 4 arguments");
+        return NULL;
+    }
+    double scale = PyFloat_AsDouble(args[2]);
+    if (scale == -1.0 && PyErr_Occurred())
+        return NULL;
+    Py_buffer b[3];
+    PyObject *objs[3] = {args[0], args[1], args[3]};
+    int got = 0;
+    for (; got < 3; got++)
+        if (!get_buffer(objs[got], &b[got], got == 2))
+            break;
+    int ok = got == 3;
+    char kind = ok ? float_kind(&b[2]) : 0;
+    ok = ok && kind && b[0].itemsize == 1 && format_char(&b[0]) == 'B';
+    ok = ok && b[1].ndim == 1 && b[1].itemsize == 8 && (format_char(&b[1]) == 'l' || format_char(&b[1]) == 'q');
+    ok = ok && b[0].ndim >= 1 && b[2].ndim == b[0].ndim && b[2].shape[0] == b[1].shape[0];
+    for (int i = 1; ok && i < b[0].ndim; i++)
+        ok = b[0].shape[i] == b[2].shape[i];
+    Py_ssize_t rows = 0, cols = 0, N = 0;
+    if (ok) {
+        rows = b[1].shape[0];
+        N = b[0].shape[0];
+        cols = N ? b[0].len / N : 0;
+        const int64_t *idx = b[1].buf;
+        for (Py_ssize_t r = 0; ok && r < rows; r++)
+            ok = idx[r] >= 0 && idx[r] < N;
+    }
+    if (ok) {
+        PyThreadState *ts = rows * cols >= NOGIL_MIN ? PyEval_SaveThread() : NULL;
+        if (kind == 'f')
+            gather_scale_f4(rows, cols, b[0].buf, b[1].buf, (float)scale, b[2].buf);
+        else
+            gather_scale_f8(rows, cols, b[0].buf, b[1].buf, scale, b[2].buf);
+        if (ts)
+            PyEval_RestoreThread(ts);
+    }
+    release(b, got);
+    return PyBool_FromLong(ok);
+}
+
+static PyMethodDef methods[] = {
+    {"adam", (PyCFunction)(void (*)(void))adam, METH_FASTCALL, adam_doc},
+    {"sigmoid_delta", (PyCFunction)(void (*)(void))sigmoid_delta, METH_FASTCALL, sigmoid_delta_doc},
+    {"gather_scale", (PyCFunction)(void (*)(void))gather_scale, METH_FASTCALL, gather_scale_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "numpynn._fused",
+    "The fused training kernels in C (see numpynn._kernels for the NumPy reference).", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__fused(void)
+{
+    return PyModule_Create(&module);
+}
