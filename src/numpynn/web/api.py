@@ -80,8 +80,9 @@ JSON API
 Errors: 400 malformed JSON, unknown or missing fields, bad base64, not an
 image, a blank drawing; 403 a foreign ``Host``, or a POST whose ``Origin`` is
 another page; 404 unknown paths; 405 a known path with the wrong method (with
-``Allow``); 409 a second training job; 411 no ``Content-Length``; 413 a body over ``MAX_BODY_BYTES``; 415 a POST that
-is not JSON; 503 ``/api/predict`` before any network exists.
+``Allow``); 409 a second training job; 411 no ``Content-Length``; 413 a body
+over ``MAX_BODY_BYTES``; 415 a POST that is not JSON; 503 ``/api/predict``
+before any network exists.
 """
 
 from __future__ import annotations
