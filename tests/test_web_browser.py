@@ -103,7 +103,7 @@ def server() -> Iterator[web.WebServer]:
                               progress=False)
     # "watch it learn" trains the page's default network on the bundled sample, a bit shorter
     srv = web.make_server(net, "127.0.0.1", 0, source="test model",
-                          train_recipe=Recipe(epochs=6, lr=5e-3, shift=1, validation_split=0.0))
+                          train_recipe=Recipe(epochs=6, lr=5e-3, shift=1, validation_split=0.1))
     srv.start()
     yield srv
     srv.shutdown()
