@@ -102,6 +102,7 @@ class Network:
             raise ValueError("a softmax over a single output is always 1: use a sigmoid output instead")
         self.loss.check_output(self._activation)
         self._fused = self._head is not None and self.loss.fuses_with(self._activation)
+        self._output: Array = np.empty((0, self.n_out), self.dtype)  # of the last forward pass
         self.seed = seed
         self.metadata: dict[str, Any] = {}  # training facts, saved with the model
         self.optimizer: Any = None  # the optimiser of the last fit, to continue with
@@ -297,8 +298,16 @@ class Network:
 
     def _batch_loss(self, y: Array) -> float:
         """The mean loss of the last forward pass against target rows y."""
-        z = self._head.z if self._head is not None else self._output  # z_L, for a stable log
-        return self.loss.value(z, self._output, y, self._activation)
+        return self._loss(*self._last_pass(), y)
+
+    def _last_pass(self) -> tuple[Array, Array]:
+        """(z_L, a_L) of the last forward pass: what the loss reads (z_L for a stable log;
+        the output itself when the last layer keeps no z)."""
+        return (self._head.z if self._head is not None else self._output), self._output
+
+    def _loss(self, z: Array, a: Array, y: Array) -> float:
+        """The mean loss of outputs (z_L, a_L) against target rows y."""
+        return self.loss.value(z, a, y, self._activation)
 
     def gradients(self, x: Any, y: Any, training: bool = True) -> tuple[float, list[tuple[Array, ...]]]:
         """The mean loss on (x, y) and its gradients, one tuple per layer in the
