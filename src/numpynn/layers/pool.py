@@ -100,13 +100,19 @@ class MaxPool2D(_Pool2D):
         if overlapping or self._uncovered():
             dx[...] = 0
         free = self.buffer("free", shape, np.dtype(bool))  # windows whose arg-max is still to find
-        free[...] = True
         hit = self.buffer("hit", shape, np.dtype(bool))
         routed = self.buffer("routed", shape, grad_y.dtype)
-        for (_, x_k), (_, dx_k) in zip(self.offsets(self.x), self.offsets(dx), strict=True):
-            np.equal(x_k, self.max, out=hit)  # window element k is the max ...
-            np.logical_and(hit, free, out=hit)  # ... and the first such: ties go to the first
-            np.greater(free, hit, out=free)  # free ← free ∧ ¬hit
+        last = self.kernel_size[0] * self.kernel_size[1] - 1
+        for (k, x_k), (_, dx_k) in zip(self.offsets(self.x), self.offsets(dx), strict=True):
+            if k == 0:  # window element 0 wins where it is the max
+                np.equal(x_k, self.max, out=hit)
+                np.logical_not(hit, out=free)
+            elif k < last:  # element k wins where it is the max and no earlier one is (ties: the first)
+                np.equal(x_k, self.max, out=hit)
+                np.logical_and(hit, free, out=hit)
+                np.greater(free, hit, out=free)  # free ← free ∧ ¬hit
+            else:  # the last element wins wherever no earlier one did
+                hit = free
             if overlapping:  # ∂C/∂x += ∂C/∂y where k won (an input may win several windows)
                 dx_k += np.multiply(g, hit, out=routed)
             else:  # ∂C/∂x = ∂C/∂y where k won, else 0
