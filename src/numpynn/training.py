@@ -6,9 +6,10 @@
       _prepare        check inputs, carve the validation split, pick optimiser and schedule
       for each epoch:
         _run_epoch    a fresh batch order (and dropout masks) from (seed, epoch), then for each block
-                      of about 1,024 rows:
+                      of about 256 rows:
           _gather     gather the rows, scale uint8 pixels to [0, 1], augment; then for each batch in it:
-          _step       forward, loss, divergence check, backward, update
+          _step       forward (its outputs kept for _score), backward, update
+          _score      the block's loss and correct count; divergence check
         _end_epoch    the history row; validation; early stopping; the callback
       on Ctrl-C       roll back to the end of the last complete epoch: TrainingInterrupted
 
@@ -28,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from . import optimizers
+from . import _kernels, optimizers
 from .errors import DivergenceError
 from .network import PIXEL_SCALE, Network, _count_correct
 from .optimizers import Optimizer
@@ -36,7 +37,9 @@ from .optimizers import Optimizer
 Array = np.ndarray
 Callback = Callable[[int, dict[str, Any]], Any]
 _SPLIT_STREAM = 0x5EED  # the validation split's generator: (seed, _SPLIT_STREAM), apart from batch orders
-_BLOCK_ROWS = 1024  # rows per gather / scale / augment block (rounded to whole batches)
+# rows per gather / scale / augment / score block (rounded to whole batches): few enough that a
+# block of float32 images (784 KB) stays in the core's cache while its batches train
+_BLOCK_ROWS = 256
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -131,10 +134,12 @@ class _Run:
     total_steps: int
     shuffle: bool
     augment: Callable[[Array, np.random.Generator], Array] | None
-    block_rows: int = 0  # rows gathered, scaled and augmented together: whole batches, about 1,024
+    block_rows: int = 0  # rows gathered, scaled and augmented together: whole batches, about 256
     xbuf: Array = field(repr=False, default_factory=lambda: np.empty(0))
     fbuf: Array | None = field(repr=False, default=None)
     ybuf: Array = field(repr=False, default_factory=lambda: np.empty(0))
+    zbuf: Array = field(repr=False, default_factory=lambda: np.empty(0))  # the block's z_L, for _score
+    abuf: Array = field(repr=False, default_factory=lambda: np.empty(0))  # the block's a_L, for _score
 
 
 def fit(
@@ -200,7 +205,7 @@ def fit(
         ``f(step, total_steps) -> factor`` multiplying the base rate.
     augment:
         ``f(x_rows, rng) -> x_rows`` applied to the training rows as floats, in
-        blocks of about 1,024 rows (whole batches) drawn in the epoch's order,
+        blocks of about 256 rows (whole batches) drawn in the epoch's order,
         e.g. :func:`numpynn.augment.random_shift`. It must treat rows alike
         whatever the block: it may not rely on the block's size.
     initial_epoch:
@@ -302,11 +307,13 @@ def _prepare(net: Network, x: Any, y: Any, epochs: int, batch_size: int, optimiz
                steps_per_epoch, epochs * steps_per_epoch, shuffle, augment)
     # reusable block buffers: no copy of the data set per epoch, and a handful of whole-array
     # operations per block of batches instead of per batch (augmentations such as shifts cost
-    # a few operations per call whatever the rows, so a block makes them nearly free)
+    # a few operations per call whatever the rows, and so does the loss)
     run.block_rows = min(n, batch_size * max(1, _BLOCK_ROWS // batch_size))
     run.xbuf = np.empty((run.block_rows, *net.input_shape), x.dtype)
     run.fbuf = np.empty((run.block_rows, *net.input_shape), net.dtype) if x.dtype == np.uint8 else None
     run.ybuf = np.empty((run.block_rows, net.n_out), net.dtype)
+    run.zbuf = np.empty((run.block_rows, net.n_out), net.dtype)
+    run.abuf = np.empty((run.block_rows, net.n_out), net.dtype)
     return run
 
 
@@ -324,16 +331,18 @@ def _run_epoch(net: Network, run: _Run, epoch: int, saved: _Saved,
     i = 0  # the batch number within the epoch
     for block in range(0, order.size, run.block_rows):
         xs, ys = _gather(net, run, order[block : block + run.block_rows], rng)
+        first = i
         for start in range(0, xs.shape[0], run.batch_size):
-            xb, yb = xs[start : start + run.batch_size], ys[start : start + run.batch_size]
+            end = start + run.batch_size
             if run.factor is not None:
-                run.opt.lr = run.base_lr * run.factor(epoch * run.steps_per_epoch + i, run.total_steps)
-            loss, right = _step(net, run, xb, yb, saved, epoch, i)
-            loss_sum += loss * xb.shape[0]
-            correct += right
+                run.opt.lr = _rate(run, epoch, i)
+            _step(net, run, xs[start:end], ys[start:end], start)
             i += 1
             if bar is not None:
-                bar.update(xb.shape[0])
+                bar.update(min(end, xs.shape[0]) - start)
+        loss, right = _score(net, run, ys, saved, epoch, first)
+        loss_sum += loss
+        correct += right
     if not np.isfinite(net.params).all():  # the epoch's last step overflowed
         _diverged(net, run.opt, saved, "the weights overflowed", epoch, i - 1)
     n = run.rows.size
@@ -345,6 +354,9 @@ def _gather(net: Network, run: _Run, idx: Array, rng: np.random.Generator) -> tu
     """The rows ``idx`` as inputs in the network's dtype (uint8 pixels scaled to [0, 1], then
     augmented) and target rows: a block of whole batches, in reused buffers."""
     n = idx.size
+    if run.fbuf is not None and run.augment is None:  # uint8 pixels gathered and scaled to [0, 1]
+        return _kernels.gather_scale(run.x, idx, PIXEL_SCALE, run.fbuf[:n]), np.take(
+            run.t, idx, axis=0, out=run.ybuf[:n])
     xs = np.take(run.x, idx, axis=0, out=run.xbuf[:n])  # gather the block
     if run.fbuf is not None and run.augment is not None and hasattr(run.augment, "scaled"):
         # an augmentation that only moves pixels moves the uint8 pixels as it scales them
@@ -357,17 +369,38 @@ def _gather(net: Network, run: _Run, idx: Array, rng: np.random.Generator) -> tu
     return xs, np.take(run.t, idx, axis=0, out=run.ybuf[:n])
 
 
-def _step(net: Network, run: _Run, xb: Array, yb: Array, saved: _Saved,
-          epoch: int, i: int) -> tuple[float, int]:
-    """One gradient step on the batch (xb, yb); returns its mean loss and correct count."""
-    out = net.forward(xb, training=True)
-    loss = net._batch_loss(yb)
-    if not math.isfinite(loss):
-        _diverged(net, run.opt, saved, f"loss became {loss}", epoch, i)
-    right = _count_correct(out, yb)
+def _step(net: Network, run: _Run, xb: Array, yb: Array, start: int) -> None:
+    """One gradient step on the batch (xb, yb), rows ``start``… of its block, whose outputs
+    (z_L, a_L) it keeps for :func:`_score`."""
+    net.forward(xb, training=True)
+    end = start + xb.shape[0]
+    run.zbuf[start:end], run.abuf[start:end] = net._last_pass()
     net.backward(yb)
     run.opt.step(net.params, net.grads)  # θ ← θ − α ∇θ (or Adam's update)
-    return loss, right
+
+
+def _score(net: Network, run: _Run, ys: Array, saved: _Saved, epoch: int,
+           first: int) -> tuple[float, int]:
+    """The summed loss and the correct count of a block's batches (from the outputs their steps
+    kept, all at once); a loss that is not finite stops training at the first batch that had one."""
+    n = ys.shape[0]
+    z, a = run.zbuf[:n], run.abuf[:n]
+    loss = net._loss(z, a, ys)
+    if not math.isfinite(loss):
+        for k, start in enumerate(range(0, n, run.batch_size)):
+            rows = slice(start, start + run.batch_size)
+            batch_loss = net._loss(z[rows], a[rows], ys[rows])
+            if not math.isfinite(batch_loss):
+                _diverged(net, run.opt, saved, f"loss became {batch_loss}", epoch, first + k,
+                          _rate(run, epoch, first + k))
+    return loss * n, _count_correct(a, ys)
+
+
+def _rate(run: _Run, epoch: int, i: int) -> float:
+    """The learning rate of batch ``i`` of ``epoch``: scheduled, or the optimiser's."""
+    if run.factor is None:
+        return run.opt.lr
+    return run.base_lr * run.factor(epoch * run.steps_per_epoch + i, run.total_steps)
 
 
 def _end_epoch(net: Network, run: _Run, epoch: int, row: dict[str, Any], history: dict[str, list[Any]],
@@ -418,9 +451,10 @@ def _record_selection(net: Network, run: _Run, validation: Any, validation_split
 
 
 def _diverged(net: Network, opt: Optimizer, saved: _Saved, what: str,
-              epoch: int, batch: int) -> None:
-    """Roll back to the start of the epoch and raise :class:`DivergenceError`."""
-    rate = opt.lr
+              epoch: int, batch: int, rate: float | None = None) -> None:
+    """Roll back to the start of the epoch and raise :class:`DivergenceError` (``rate``: the
+    learning rate of that batch, default the optimiser's now)."""
+    rate = opt.lr if rate is None else rate
     saved.restore(net, opt)
     kept = f"the weights from the end of epoch {epoch}" if epoch else "the initial weights"
     raise DivergenceError(
