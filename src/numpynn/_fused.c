@@ -67,27 +67,40 @@ CLONES static void sigmoid_delta_f8(Py_ssize_t n, double *g, const double *a)
         g[i] = (g[i] * a[i]) * (1.0 - a[i]);
 }
 
+/* The rows come from anywhere in a large set: ask for row r + AHEAD while row r is scaled. */
+#define AHEAD 4
+#if defined(__GNUC__)
+#define PREFETCH_ROW(r)                                                          \
+    if ((r) < rows)                                                              \
+        for (Py_ssize_t k = 0; k < cols; k += 64)                                \
+            __builtin_prefetch(x + idx[(r)] * cols + k, 0, 0);
+#else
+#define PREFETCH_ROW(r)
+#endif
+
 /* out[r, :] = x[idx[r], :] * scale: uint8 pixels gathered and scaled in one pass */
+#define GATHER_SCALE_LOOP(T)                                                     \
+    for (Py_ssize_t r = 0; r < AHEAD && r < rows; r++) {                         \
+        PREFETCH_ROW(r)                                                          \
+    }                                                                            \
+    for (Py_ssize_t r = 0; r < rows; r++) {                                      \
+        PREFETCH_ROW(r + AHEAD)                                                  \
+        const uint8_t *src = x + idx[r] * cols;                                  \
+        T *dst = out + r * cols;                                                 \
+        for (Py_ssize_t j = 0; j < cols; j++)                                    \
+            dst[j] = (T)src[j] * scale;                                          \
+    }
+
 CLONES static void gather_scale_f4(Py_ssize_t rows, Py_ssize_t cols, const uint8_t *restrict x,
                                    const int64_t *restrict idx, float scale, float *restrict out)
 {
-    for (Py_ssize_t r = 0; r < rows; r++) {
-        const uint8_t *src = x + idx[r] * cols;
-        float *dst = out + r * cols;
-        for (Py_ssize_t j = 0; j < cols; j++)
-            dst[j] = (float)src[j] * scale;
-    }
+    GATHER_SCALE_LOOP(float)
 }
 
 CLONES static void gather_scale_f8(Py_ssize_t rows, Py_ssize_t cols, const uint8_t *restrict x,
                                    const int64_t *restrict idx, double scale, double *restrict out)
 {
-    for (Py_ssize_t r = 0; r < rows; r++) {
-        const uint8_t *src = x + idx[r] * cols;
-        double *dst = out + r * cols;
-        for (Py_ssize_t j = 0; j < cols; j++)
-            dst[j] = (double)src[j] * scale;
-    }
+    GATHER_SCALE_LOOP(double)
 }
 
 /* --- arguments --------------------------------------------------------------------------- */

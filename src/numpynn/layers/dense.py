@@ -114,7 +114,7 @@ class Dense(WeightsAndBiases, Layer):
         """Given δ = ∂C/∂z (B, n_out), write ∇W and ∇b; return ∂C/∂a_prev = δ Wᵀ (B, n_in)
         (None for the first layer). The returned array is a reusable buffer."""
         np.matmul(self.x.T, delta, out=self.grads["W"])  # ∇W_l = a_{l−1}ᵀ δ_l
-        np.sum(delta, axis=0, out=self.grads["b"])  # ∇b_l = Σ_rows δ_l
+        np.add.reduce(delta, axis=0, out=self.grads["b"])  # ∇b_l = Σ_rows δ_l
         if not self.needs_input_grad:
             return None
         g = self.buffer("grad_x", (delta.shape[0], self.n_in), delta.dtype)
