@@ -8,8 +8,8 @@ from numpynn import datasets, models, recipes, training
 
 def test_default_recipe_depends_on_the_size_of_the_data():
     small, large = recipes.default_recipe(8_000), recipes.default_recipe(60_000)
-    assert (small.epochs, small.lr, small.shift, small.schedule) == (30, 5e-3, 1, "cosine")
-    assert (large.epochs, large.lr, large.shift, large.schedule) == (15, 1e-3, 0, "cosine")
+    assert (small.epochs, small.lr, small.shift, small.schedule) == (30, 9e-3, 1, "cosine")
+    assert (large.epochs, large.lr, large.shift, large.schedule) == (15, 9e-3, 1, "cosine")
     assert small.validation_split == large.validation_split == 0.1
 
 
