@@ -141,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="random shifts of the training images, in pixels (default 1)")
     p.add_argument("--batch-size", type=_positive_int, metavar="N", help="rows per step (default 64)")
     p.add_argument("--epochs", type=_positive_int, metavar="N",
-                   help="passes over the data (default 30 up to 20,000 images, 15 above)")
+                   help="passes over the data (default 30; the cnn 20, or 6 above 20,000 images)")
     p.add_argument("--seed", type=int, default=0, help="initial weights and batch order (default 0)")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="float32 (default, fast) or float64")
@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0,
                    help="initial weights, batch orders, the validation split and --random (default 0)")
     p.add_argument("--epochs", type=_positive_int, metavar="N", help="epochs of every trial "
-                   "(default: the recipe's, 30 up to 20,000 images, 15 above)")
+                   "(default: the recipe's, 30 for the mlp)")
     p.add_argument("--validation-split", type=_open_fraction, default=0.1, metavar="F",
                    help="fraction of the training images that scores every trial (default 0.1)")
     p.add_argument("--jobs", type=_positive_int, metavar="N",
