@@ -78,6 +78,37 @@ def test_gather_scale_gives_the_reference_bits(compiled_backend, dtype, shape):
     np.testing.assert_array_equal(ref, x[rows] * dtype(1 / 255))
 
 
+def shifted_by_definition(images, dy, dx, scale, dtype):
+    """out[i, y, x] = images[i, y − dy[i], x − dx[i]] · scale, 0 outside: pixel by pixel."""
+    n, h, w = images.shape
+    out = np.zeros((n, h, w), dtype)
+    for i in range(n):
+        for y in range(h):
+            for x in range(w):
+                if 0 <= y - dy[i] < h and 0 <= x - dx[i] < w:
+                    out[i, y, x] = images[i, y - dy[i], x - dx[i]] * dtype(scale)
+    return out
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape, k", [((40, 28, 28), 1), ((30, 28, 28), 3), ((25, 5, 7), 9), ((9, 1, 4), 2)])
+def test_shift_scale_gives_the_reference_bits(compiled_backend, dtype, shape, k):
+    """Every shift up to ±k (beyond the image's size too: nothing moves in) of uint8 images,
+    scaled: the C loop, the NumPy reference and the definition agree to the bit."""
+    rng = np.random.default_rng(k)
+    images = rng.integers(0, 256, shape, dtype=np.uint8)
+    dy, dx = rng.integers(-k, k + 1, shape[0]), rng.integers(-k, k + 1, shape[0])
+
+    def run():
+        out = np.full(shape, np.nan, dtype)
+        assert _kernels.shift_scale(images, dy, dx, 1 / 255, out) is out
+        return out
+
+    ref, fused = both(run)
+    np.testing.assert_array_equal(fused, ref)
+    np.testing.assert_array_equal(ref, shifted_by_definition(images, dy, dx, 1 / 255, dtype))
+
+
 def test_what_the_c_loops_do_not_take_falls_back_to_numpy(compiled_backend):
     """Views that are not contiguous, mixed or integer dtypes, an index out of range: the
     NumPy reference does the work (and raises what NumPy raises)."""
@@ -99,6 +130,10 @@ def test_what_the_c_loops_do_not_take_falls_back_to_numpy(compiled_backend):
                                   x[[3, 1]] * np.float32(0.5))
     with pytest.raises(IndexError):
         _kernels.gather_scale(x, np.array([0, 4]), 0.5, out)
+    images = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    floats = images.astype(np.float32)  # not uint8: shifted as it is
+    moved = _kernels.shift_scale(floats, np.array([1, 0]), np.array([0, -1]), 1, np.empty_like(floats))
+    np.testing.assert_array_equal(moved, shifted_by_definition(floats, [1, 0], [0, -1], 1, np.float32))
 
 
 def test_the_backend_can_be_chosen():

@@ -103,6 +103,54 @@ CLONES static void gather_scale_f8(Py_ssize_t rows, Py_ssize_t cols, const uint8
     GATHER_SCALE_LOOP(double)
 }
 
+/* out[i, y, x] = images[i, y - dy[i], x - dx[i]] * scale, 0 where that pixel is outside.
+ * An image is moved as one run of h*w pixels (dst[q] = src[q - (dy*w + dx)], one long loop
+ * that vectorises), then the columns that wrapped around from the row beside are zeroed. */
+#define SHIFT_SCALE_LOOP(T)                                                      \
+    Py_ssize_t P = h * w;                                                        \
+    for (Py_ssize_t i = 0; i < n; i++) {                                         \
+        Py_ssize_t sy = (Py_ssize_t)dy[i], sx = (Py_ssize_t)dx[i];               \
+        Py_ssize_t y0 = sy < 0 ? 0 : (sy > h ? h : sy);                          \
+        Py_ssize_t y1 = sy > 0 ? h : (h + sy < 0 ? 0 : h + sy);                  \
+        Py_ssize_t x0 = sx < 0 ? 0 : (sx > w ? w : sx);                          \
+        Py_ssize_t x1 = sx > 0 ? w : (w + sx < 0 ? 0 : w + sx);                  \
+        Py_ssize_t off = sy * w + sx, qa = y0 * w, qb = y1 * w;                  \
+        if (qa < off)                                                            \
+            qa = off;                                                            \
+        if (qb > P + off)                                                        \
+            qb = P + off;                                                        \
+        if (qb < qa)                                                             \
+            qb = qa;                                                             \
+        const uint8_t *src = x + i * P;                                          \
+        T *dst = out + i * P;                                                    \
+        for (Py_ssize_t q = 0; q < qa && q < P; q++)                             \
+            dst[q] = 0;                                                          \
+        for (Py_ssize_t q = qa; q < qb; q++)                                     \
+            dst[q] = (T)src[q - off] * scale;                                    \
+        for (Py_ssize_t q = qb; q < P; q++)                                      \
+            dst[q] = 0;                                                          \
+        for (Py_ssize_t y = y0; y < y1; y++) {                                   \
+            for (Py_ssize_t j = 0; j < x0; j++)                                  \
+                dst[y * w + j] = 0;                                              \
+            for (Py_ssize_t j = x1; j < w; j++)                                  \
+                dst[y * w + j] = 0;                                              \
+        }                                                                        \
+    }
+
+CLONES static void shift_scale_f4(Py_ssize_t n, Py_ssize_t h, Py_ssize_t w, const uint8_t *restrict x,
+                                  const int64_t *restrict dy, const int64_t *restrict dx, float scale,
+                                  float *restrict out)
+{
+    SHIFT_SCALE_LOOP(float)
+}
+
+CLONES static void shift_scale_f8(Py_ssize_t n, Py_ssize_t h, Py_ssize_t w, const uint8_t *restrict x,
+                                  const int64_t *restrict dy, const int64_t *restrict dx, double scale,
+                                  double *restrict out)
+{
+    SHIFT_SCALE_LOOP(double)
+}
+
 /* --- arguments --------------------------------------------------------------------------- */
 
 /* A C-contiguous buffer of the object; 0 (and no error set) when it has none. */
@@ -134,6 +182,13 @@ static char float_kind(const Py_buffer *view)
     if (c == 'd' && view->itemsize == 8)
         return 'd';
     return 0;
+}
+
+/* A signed 64-bit integer buffer (NumPy's int64 on every platform). */
+static int is_int64(const Py_buffer *view)
+{
+    char c = format_char(view);
+    return view->itemsize == 8 && (c == 'l' || c == 'q');
 }
 
 static int same_shape(const Py_buffer *a, const Py_buffer *b)
@@ -256,7 +311,7 @@ static PyObject *gather_scale(PyObject *self, PyObject *const *args, Py_ssize_t 
     int ok = got == 3;
     char kind = ok ? float_kind(&b[2]) : 0;
     ok = ok && kind && b[0].itemsize == 1 && format_char(&b[0]) == 'B';
-    ok = ok && b[1].ndim == 1 && b[1].itemsize == 8 && (format_char(&b[1]) == 'l' || format_char(&b[1]) == 'q');
+    ok = ok && b[1].ndim == 1 && is_int64(&b[1]);
     ok = ok && b[0].ndim >= 1 && b[2].ndim == b[0].ndim && b[2].shape[0] == b[1].shape[0];
     for (int i = 1; ok && i < b[0].ndim; i++)
         ok = b[0].shape[i] == b[2].shape[i];
@@ -282,10 +337,51 @@ static PyObject *gather_scale(PyObject *self, PyObject *const *args, Py_ssize_t 
     return PyBool_FromLong(ok);
 }
 
+PyDoc_STRVAR(shift_scale_doc,
+             "shift_scale(images, dy, dx, scale, out) -> bool\n\n"
+             "out[i, y, x] = images[i, y - dy[i], x - dx[i]] * scale (0 where that is outside the image)\n"
+             "for uint8 images (n, h, w), int64 shifts dy and dx (n,) and float out (n, h, w).\n"
+             "False (and nothing done) when the arrays are not for it.");
+
+static PyObject *shift_scale(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "shift_scale takes 5 arguments");
+        return NULL;
+    }
+    double scale = PyFloat_AsDouble(args[3]);
+    if (scale == -1.0 && PyErr_Occurred())
+        return NULL;
+    Py_buffer b[4];
+    PyObject *objs[4] = {args[0], args[1], args[2], args[4]};
+    int got = 0;
+    for (; got < 4; got++)
+        if (!get_buffer(objs[got], &b[got], got == 3))
+            break;
+    int ok = got == 4;
+    char kind = ok ? float_kind(&b[3]) : 0;
+    ok = ok && kind && b[0].ndim == 3 && b[0].itemsize == 1 && format_char(&b[0]) == 'B';
+    ok = ok && same_shape(&b[0], &b[3]) && is_int64(&b[1]) && is_int64(&b[2]);
+    ok = ok && b[1].ndim == 1 && b[2].ndim == 1 && b[1].shape[0] == b[0].shape[0] && b[2].shape[0] == b[0].shape[0];
+    if (ok) {
+        Py_ssize_t n = b[0].shape[0], h = b[0].shape[1], w = b[0].shape[2];
+        PyThreadState *ts = n * h * w >= NOGIL_MIN ? PyEval_SaveThread() : NULL;
+        if (kind == 'f')
+            shift_scale_f4(n, h, w, b[0].buf, b[1].buf, b[2].buf, (float)scale, b[3].buf);
+        else
+            shift_scale_f8(n, h, w, b[0].buf, b[1].buf, b[2].buf, scale, b[3].buf);
+        if (ts)
+            PyEval_RestoreThread(ts);
+    }
+    release(b, got);
+    return PyBool_FromLong(ok);
+}
+
 static PyMethodDef methods[] = {
     {"adam", (PyCFunction)(void (*)(void))adam, METH_FASTCALL, adam_doc},
     {"sigmoid_delta", (PyCFunction)(void (*)(void))sigmoid_delta, METH_FASTCALL, sigmoid_delta_doc},
     {"gather_scale", (PyCFunction)(void (*)(void))gather_scale, METH_FASTCALL, gather_scale_doc},
+    {"shift_scale", (PyCFunction)(void (*)(void))shift_scale, METH_FASTCALL, shift_scale_doc},
     {NULL, NULL, 0, NULL},
 };
 

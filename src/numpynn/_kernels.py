@@ -4,10 +4,10 @@
 - ``c``: the same arithmetic as one C loop per kernel (the extension module
   ``numpynn._fused``, from ``_fused.c``), so each element is read and written once
   instead of once per ufunc pass: the Adam update (about 4x faster here on the
-  110,000 parameters of 784-128-64-10), the sigmoid delta and the gather of uint8
-  pixel rows scaled to floats. The package's own build compiles it at install time
-  (``setup.py``); where that could not be done (no C compiler) the install goes on
-  without it and training uses the reference.
+  110,000 parameters of 784-128-64-10), the sigmoid delta, and uint8 pixels
+  gathered (or shifted) and scaled to floats. The package's own build compiles it at
+  install time (``setup.py``); where that could not be done (no C compiler) the
+  install goes on without it and training uses the reference.
 
 Both give the same values: the C loops keep IEEE semantics (no fast-math, no fused
 multiply-add) and the order of the reference's operations, and the tests check that
@@ -132,3 +132,23 @@ def gather_scale(x: Array, rows: Array, scale: float, out: Array) -> Array:
     if _fast is not None and _fast.gather_scale(x, rows, scale, out):
         return out
     return np.multiply(np.take(x, rows, axis=0), out.dtype.type(scale), out=out)
+
+
+def shift_scale(images: Array, dy: Array, dx: Array, scale: float, out: Array) -> Array:
+    """``out[i]`` = image ``i`` moved by (dy[i], dx[i]) pixels, times ``scale``; pixels moved in
+    from outside are 0. ``images`` and ``out`` are (n, h, w); returns ``out``.
+
+    The rows that share a shift move together: one slice assignment per distinct shift,
+    out[rows, y, x] = images[rows, y − dy, x − dx], never a loop over rows or pixels.
+    """
+    if _fast is not None and _fast.shift_scale(images, dy, dx, scale, out):
+        return out
+    n, h, w = images.shape
+    out[...] = 0
+    shifts, groups = np.unique(np.stack([dy, dx], axis=1), axis=0, return_inverse=True)
+    for g, (sy, sx) in enumerate(shifts.tolist()):
+        rows = np.flatnonzero(groups.ravel() == g)
+        y0, y1 = min(max(sy, 0), h), max(h + min(sy, 0), 0)  # the rows and columns they go to
+        x0, x1 = min(max(sx, 0), w), max(w + min(sx, 0), 0)
+        out[rows, y0:y1, x0:x1] = images[rows, y0 - sy : y1 - sy, x0 - sx : x1 - sx] * out.dtype.type(scale)
+    return out

@@ -13,9 +13,9 @@ the bytes, instead of scaling first and moving the floats after.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
+
+from . import _kernels
 
 Array = np.ndarray
 
@@ -33,23 +33,11 @@ class RandomShift:
         if x.ndim != 2 or x.shape[1] != self.h * self.w:
             raise ValueError(f"random_shift expects rows of {self.h * self.w} pixels, not shape {x.shape}")
 
-    def _moves(self, x: Array, rng: np.random.Generator) -> Iterator[tuple[Array, tuple[slice, ...],
-                                                                           tuple[slice, ...]]]:
-        """For each distinct shift among the rows: (the rows, where their pixels go, where they come
-        from), so that out[rows, *to] = in[rows, *source]; (2k+1)² moves at most, whatever the rows."""
-        B, (h, w), k = x.shape[0], (self.h, self.w), self.k
-        dy = rng.integers(-k, k + 1, size=B)
-        dx = rng.integers(-k, k + 1, size=B)
-        side = 2 * k + 1
-        group = (dy + k) * side + (dx + k)
-        order = np.argsort(group, kind="stable")
-        counts = np.bincount(group, minlength=side * side)
-        ends = np.cumsum(counts)
-        for g in np.flatnonzero(counts):
-            rows = order[ends[g] - counts[g] : ends[g]]
-            sy, sx = g // side - k, g % side - k  # out[y, x] = in[y − sy, x − sx], 0 outside
-            y0, y1, x0, x1 = max(sy, 0), h + min(sy, 0), max(sx, 0), w + min(sx, 0)
-            yield rows, (slice(y0, y1), slice(x0, x1)), (slice(y0 - sy, y1 - sy), slice(x0 - sx, x1 - sx))
+    def _draw(self, n: int, rng: np.random.Generator) -> tuple[Array, Array]:
+        """The shifts (dy, dx) of ``n`` rows, each drawn uniformly from −k … k."""
+        dy = rng.integers(-self.k, self.k + 1, size=n)
+        dx = rng.integers(-self.k, self.k + 1, size=n)
+        return dy, dx
 
     def __call__(self, x: Array, rng: np.random.Generator) -> Array:
         """The rows ``x`` (B, H·W) shifted (a new array of x's dtype)."""
@@ -57,21 +45,17 @@ class RandomShift:
         if self.k == 0:
             return x
         images = x.reshape(x.shape[0], self.h, self.w)
-        out = np.zeros_like(images)
-        for rows, to, source in self._moves(x, rng):
-            out[(rows, *to)] = images[(rows, *source)]
+        out = _kernels.shift_scale(images, *self._draw(x.shape[0], rng), 1, np.empty_like(images))
         return out.reshape(x.shape[0], -1)
 
     def scaled(self, x: Array, scale: float, out: Array, rng: np.random.Generator) -> Array:
         """The same shifts (the same draws from ``rng``) of uint8 rows ``x``, times ``scale``,
         written into the float rows ``out``."""
         self._check(x)
-        images, dest = x.reshape(x.shape[0], self.h, self.w), out.reshape(x.shape[0], self.h, self.w)
         if self.k == 0:
             return np.multiply(x, out.dtype.type(scale), out=out)
-        dest[...] = 0
-        for rows, to, source in self._moves(x, rng):
-            dest[(rows, *to)] = images[(rows, *source)] * out.dtype.type(scale)
+        shape = (x.shape[0], self.h, self.w)
+        _kernels.shift_scale(x.reshape(shape), *self._draw(x.shape[0], rng), scale, out.reshape(shape))
         return out
 
 
@@ -80,7 +64,8 @@ def random_shift(max_shift: int = 1, image_shape: tuple[int, int] = (28, 28)) ->
 
     ``x`` is a batch (B, H·W) of flattened images; each row is shifted by
     (dy, dx), each drawn uniformly from −max_shift … max_shift, and the pixels
-    shifted in from outside are 0. The rows that share a shift move together,
-    one slice assignment per distinct shift, never a loop over rows or pixels.
+    shifted in from outside are 0. The pixels move in one pass, by
+    :func:`numpynn._kernels.shift_scale` (a C loop, or NumPy slices: one slice
+    assignment per distinct shift).
     """
     return RandomShift(max_shift, image_shape)
