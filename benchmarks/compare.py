@@ -15,6 +15,9 @@ contender always follows the same neighbour. Round 0 is a warm-up and is not tim
     python benchmarks/compare.py --skip torch,sklearn # as if they were not installed
     python benchmarks/compare.py --model cnn --batch-sizes 64   # the convnet
 
+After the dense tables come the cost of the ±1 px shifts on the default sample recipe's
+epoch (benchmarks/shifts.py) and inference speed (benchmarks/inference.py).
+
 See docs/benchmarks.md for the method and how to read the numbers.
 """
 
@@ -41,7 +44,7 @@ from numpynn import _kernels, datasets
 SIZES = (784, 128, 64, 10)
 SEED = 0
 N_ROWS = 60_000
-SKIPPABLE = ("torch", "sklearn", "c", "floor")
+SKIPPABLE = ("torch", "sklearn", "c", "floor", "shifts", "inference")
 
 
 # --- optional libraries ------------------------------------------------------------------
@@ -166,19 +169,23 @@ class Contender:
 
 class Numpynn(Contender):
     def __init__(self, data: Data, batch: int, optimizer: str, threads: int | None,
-                 kernels: str, name: str, model: str = "mlp") -> None:
+                 kernels: str, name: str, model: str = "mlp", shift: int = 0) -> None:
         self.name, self.data, self.batch, self.kernels = name, data, batch, kernels
-        self.short = f"numpynn {kernels}"
+        self.short = f"numpynn {kernels}" + (" shifts" if shift else "")
         self.threads = threads
         self.net = initial_net(model)
         self.opt = nn.Adam(lr=1e-3) if optimizer == "adam" else nn.SGD(lr=0.1, momentum=0.9)
+        self.augment = nn.augment.random_shift(shift) if shift else None
+        if shift:
+            self.note = f"random shifts of ±{shift} px, the default sample recipe's augmentation"
         self.done = 0
 
     def epoch(self) -> float:
         _kernels.use(self.kernels)  # a global switch: set before every epoch
         started = time.perf_counter()
         self.net.fit(self.data.x, self.data.y, epochs=self.done + 1, initial_epoch=self.done,
-                     batch_size=self.batch, optimizer=self.opt, progress=False, threads=self.threads)
+                     batch_size=self.batch, optimizer=self.opt, progress=False, threads=self.threads,
+                     augment=self.augment)
         seconds = time.perf_counter() - started
         self.done += 1
         return seconds
@@ -388,6 +395,10 @@ def run_batch(data: Data, batch: int, optimizer: str, args: argparse.Namespace,
     else:
         makers.append(("numpynn", lambda: Numpynn(data, batch, optimizer, args.threads, "numpy",
                                                   "numpynn (numpy kernels)", model)))
+    if libs["shifts"] and model == "mlp":
+        kernels = "c" if libs["c"] else "numpy"
+        makers.append(("numpynn-shifts", lambda: Numpynn(data, batch, optimizer, args.threads, kernels,
+                                                         "numpynn, ±1 px shifts", model, shift=1)))
     if libs["torch"] is not None:
         torch = libs["torch"]
         makers.append(("torch", lambda: Torch(torch, data, batch, optimizer, args.threads, False, model)))
@@ -550,6 +561,36 @@ def summary(rows_by_batch: dict[int, list[Row]]) -> tuple[list[str], list[list[s
     return head, body
 
 
+def _sibling(name: str) -> Any:
+    """Another script of benchmarks/, as a module."""
+    import importlib.util
+
+    path = Path(__file__).with_name(f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def shifts_section(args: argparse.Namespace) -> list[str]:
+    """benchmarks/shifts.py: the default sample recipe's epoch with and without ±1 px shifts."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        _sibling("shifts").main(["--rounds", "3" if args.quick else "40"])
+    return out.getvalue().rstrip("\n").splitlines()
+
+
+def inference_section(args: argparse.Namespace) -> list[str]:
+    """benchmarks/inference.py: Network.predict on 10,000 images, /api/predict latency."""
+    inference = _sibling("inference")
+    net, data = inference.trained_network()
+    return inference.report(net, data, requests=50 if args.quick else 1000, repeats=2 if args.quick else 20)
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -602,7 +643,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "torch": _import("torch", skip),
         "sklearn": _import("sklearn", skip),
         "floor": "floor" not in skip,
+        "shifts": "shifts" not in skip and args.model == "mlp",
+        "inference": "inference" not in skip and args.model == "mlp",
     }
+    if libs["inference"] and _import("PIL", skip) is None:
+        libs["inference"] = False
+        notes.append("Pillow not installed: the /api/predict latency (inference) is left out")
     libs["c"] = "c" not in skip and "c" in _kernels.available()
     for key, label in (("torch", "PyTorch"), ("sklearn", "scikit-learn")):
         if libs[key] is None:
@@ -613,6 +659,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         notes.append(f"the C kernels {why}: numpynn runs with its numpy kernels only")
     if not libs["floor"]:
         notes.append("GEMM floor skipped (--skip)")
+    if libs["shifts"]:
+        notes.append("numpynn, ±1 px shifts: numpynn's first row with the default sample recipe's random "
+                     "shifts (uint8 images moved as they are scaled); its peer/numpynn is their cost")
     if args.model == "cnn":
         notes.append("--model cnn: numpynn.models.convnet() (conv 5x5 16, pool, conv 5x5 32, pool, 128, "
                      "dropout 0.25, 10) against the same layers in PyTorch; no scikit-learn, no floor")
@@ -651,6 +700,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(flush=True)
         md += [f"## {title}", "", render_markdown(head, body), "", "Summary:", "",
                render_markdown(shead, sbody, frozenset()), ""]
+    for key, title, section in (("shifts", "Shifts: the default sample recipe's epoch", shifts_section),
+                                ("inference", "Inference", inference_section)):
+        if libs[key]:
+            print(f"  {title} ...", file=sys.stderr, flush=True)
+            lines = section(args)
+            print(f"{title}\n" + "\n".join(lines) + "\n", flush=True)
+            md += [f"## {title}", "", "```", *lines, "```", ""]
     print(f"total {time.perf_counter() - wall:.1f} s", file=sys.stderr)
     if args.markdown:
         Path(args.markdown).write_text("\n".join(md) + "\n", encoding="utf-8")

@@ -4,7 +4,8 @@
 
 - ``predict``: the 784-128-64-10 network (trained one epoch on the bundled sample)
   classifies 10,000 uint8 images (the sample's 2,000 test digits, tiled), ``--repeats``
-  times; the median gives images per second.
+  times, with BLAS's default thread count and with one thread; the median gives
+  images per second.
 - ``/api/predict``: the page's server (:func:`numpynn.web.make_server`, the same
   network) runs in its own process on 127.0.0.1; one client posts ``--requests``
   drawings one after another on one kept-alive connection (real test digits drawn on
@@ -27,6 +28,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -70,17 +72,34 @@ def percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
-def predict_speed(net, data, repeats: int, rows: int = 10_000) -> dict[str, float]:
-    """Seconds for ``net.predict`` of ``rows`` uint8 images: median and fastest of ``repeats``."""
+def predict_speed(net, data, repeats: int, threads: int | None, rows: int = 10_000) -> dict[str, float]:
+    """Seconds for ``net.predict`` of ``rows`` uint8 images: median and fastest of ``repeats``,
+    with BLAS limited to ``threads`` (None: its default)."""
+    import contextlib
+
     x = data.x_test[np.arange(rows) % data.x_test.shape[0]]
-    net.predict(x)  # warm up
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        net.predict(x)
-        times.append(time.perf_counter() - started)
+    limit: Any = contextlib.nullcontext()
+    if threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        limit = threadpool_limits(limits=threads, user_api="blas")
+    with limit:
+        net.predict(x)  # warm up
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            net.predict(x)
+            times.append(time.perf_counter() - started)
     median = float(np.median(times))
     return {"rows": rows, "median": median, "fastest": min(times), "per_second": rows / median}
+
+
+def blas_threads() -> int:
+    """The BLAS thread count NumPy uses when nothing limits it."""
+    from threadpoolctl import threadpool_info
+
+    counts = [int(d["num_threads"]) for d in threadpool_info() if d.get("user_api") == "blas"]
+    return max(counts, default=1)
 
 
 def api_latency(net, requests: int, warmup: int = 20) -> dict[str, float]:
@@ -126,13 +145,16 @@ def api_latency(net, requests: int, warmup: int = 20) -> dict[str, float]:
 
 def report(net, data, requests: int, repeats: int) -> list[str]:
     """The two measurements as lines of text."""
-    p = predict_speed(net, data, repeats)
-    a = api_latency(net, requests)
     ms = 1e3
-    return [
-        f"Network.predict, {p['rows']:,} uint8 images (784-128-64-10, float32, inference batches of "
-        f"{net.inference_batch:,}): median {p['median'] * ms:.1f} ms, fastest {p['fastest'] * ms:.1f} ms "
-        f"of {repeats}: {p['per_second']:,.0f} images/s",
+    lines = [f"Network.predict, 10,000 uint8 images (784-128-64-10, float32, inference batches of "
+             f"{net.inference_batch:,}), {repeats} times:"]
+    for threads in (None, 1):
+        p = predict_speed(net, data, repeats, threads)
+        label = f"{blas_threads()} BLAS threads (the default)" if threads is None else "1 BLAS thread"
+        lines.append(f"  {label}: median {p['median'] * ms:.1f} ms, fastest {p['fastest'] * ms:.1f} ms: "
+                     f"{p['per_second']:,.0f} images/s")
+    a = api_latency(net, requests)
+    return lines + [
         f"/api/predict, {a['requests']:,} requests one after another from a client on 127.0.0.1 "
         "(a 280x280 PNG drawing each; answer with probabilities, hidden layers and saliency):",
         f"  client: median {a['client_median'] * ms:.2f} ms, 99th percentile {a['client_p99'] * ms:.2f} ms, "

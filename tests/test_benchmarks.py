@@ -1,7 +1,8 @@
 """The benchmarks still run: smoke tests, never timed (no assertion is about speed).
 
-``benchmarks/compare.py --quick`` runs end to end and prints a whole table, and its
-rounds run the contenders in the seeded shuffled order; ``benchmarks/micro.py`` runs
+``benchmarks/compare.py --quick`` runs end to end and prints a whole table (then the
+shifts' cost and inference, from shifts.py and inference.py), and its rounds run the
+contenders in the seeded shuffled order; ``benchmarks/micro.py`` runs
 each micro-benchmark once (``--benchmark-disable``), checks included.
 """
 
@@ -40,6 +41,7 @@ def contenders() -> list[tuple[str, str]]:
     if "c" in _kernels.available():
         rows.append(("numpynn (C kernels)", "numpynn c"))
     rows.append(("numpynn (numpy kernels)", "numpynn numpy"))
+    rows.append(("numpynn, ±1 px shifts", f"numpynn {'c' if 'c' in _kernels.available() else 'numpy'} shifts"))
     if importlib.util.find_spec("torch") is not None:
         rows += [("PyTorch (default)", "torch default"), ("PyTorch (tuned)", "torch tuned")]
     if importlib.util.find_spec("sklearn") is not None:
@@ -95,8 +97,8 @@ def test_compare_quick_runs_and_prints_every_contender(tmp_path):
     assert float(rows[0][7]) == 1.0 and float(rows[-1][8]) == 1.0  # numpynn and the floor: the references
     # two epochs over 6,000 digits: every real trainer is far above chance (10%)
     assert all(a > 0.7 for a in accuracies.values()), accuracies
-    numpynn = [a for name, a in accuracies.items() if name.startswith("numpynn")]
-    assert len(set(numpynn)) == 1, accuracies  # the kernel backends compute the same bits
+    numpynn = [a for name, a in accuracies.items() if name.startswith("numpynn (")]
+    assert len(numpynn) == len(_kernels.available()) and len(set(numpynn)) == 1, accuracies  # same bits
 
     # -v: the warm-up and the timed round, each contender once, in the seeded shuffled order
     orders = load_compare().round_orders(len(expected), 2)
@@ -106,7 +108,15 @@ def test_compare_quick_runs_and_prints_every_contender(tmp_path):
         ran = [re.sub(r" \d+\.\d+$", "", item) for item in line.group(1).split(", ")]
         assert ran == [expected[j][1] for j in order], (label, ran)
 
-    assert "numpynn (numpy kernels)" in (tmp_path / "results.md").read_text(encoding="utf-8")
+    # then the shifts' cost on the sample recipe's epoch, and inference
+    shifts = re.search(r"^epoch \(fit's seconds\) +(\S+) +(\S+) +([-+]\d+\.\d)%$", out, re.MULTILINE)
+    assert shifts and float(shifts.group(1)) > 0 and float(shifts.group(2)) > 0, out
+    assert re.search(r"^  1 BLAS thread: median \S+ ms, fastest \S+ ms: [\d,]+ images/s$", out, re.MULTILINE), out
+    for side in ("client", "server"):
+        assert re.search(rf"^  {side}: median \S+ ms, 99th percentile \S+ ms", out, re.MULTILINE), out
+    assert "50 requests one after another" in out
+    markdown = (tmp_path / "results.md").read_text(encoding="utf-8")
+    assert "numpynn (numpy kernels)" in markdown and "## Inference" in markdown
 
 
 def test_micro_benchmarks_run(tmp_path):
