@@ -137,3 +137,24 @@ def test_ctrl_c_rolls_back_to_the_last_complete_epoch_rate_included(stop_at, tmp
     again, opt2, done2, _ = load_checkpoint(tmp_path / "ck.safetensors")
     again.fit(x, y, optimizer=opt2, initial_epoch=done2, schedule=cosine, **options)
     np.testing.assert_array_equal(again.params, whole.params)
+
+
+@pytest.mark.parametrize("batch_size, inside", [(16, 1), (200, None)])
+def test_blas_runs_on_one_thread_for_small_batches_and_as_before_after(batch_size, inside):
+    """Batches up to 128: one BLAS thread while training (each call of fit, not only the first);
+    larger ones: BLAS as it was; and afterwards as it was before, either way."""
+    from threadpoolctl import threadpool_info
+
+    def blas() -> list[int]:
+        return [d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"]
+
+    before = blas()
+    x = np.random.default_rng(0).random((400, 6))
+    net = nn.Network([nn.Dense(6, 4, "sigmoid"), nn.Dense(4, 2, "softmax")], seed=0)
+    seen: list[list[int]] = []
+    for _ in range(2):
+        net.fit(x, np.arange(400) % 2, epochs=1, batch_size=batch_size, progress=False,
+                callback=lambda epoch, logs: seen.append(blas()))
+        assert blas() == before
+    expected = before if inside is None else [inside] * len(before)
+    assert seen == [expected, expected]

@@ -495,16 +495,22 @@ def _schedule(schedule: str | Callable[[int, int], float] | None) -> Callable[[i
     raise ValueError(f"unknown schedule {schedule!r}: use {', '.join(map(repr, SCHEDULES))} or a function")
 
 
+_blas: Any = None  # threadpoolctl's view of the loaded BLAS libraries, found once
+
+
 @contextlib.contextmanager
 def _blas_threads(n: int | None) -> Iterator[None]:
     """Limit BLAS threads inside the block (needs threadpoolctl; else a no-op)."""
+    global _blas
     if n is None:
         yield
         return
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import ThreadpoolController
     except ImportError:
         yield
         return
-    with threadpool_limits(limits=n, user_api="blas"):
+    if _blas is None:  # finding them walks every loaded library: milliseconds, once per process
+        _blas = ThreadpoolController().select(user_api="blas")
+    with _blas.limit(limits=n):
         yield
