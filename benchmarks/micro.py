@@ -74,14 +74,17 @@ def s() -> Setup:
     return Setup()
 
 
-def test_gather_scale(benchmark, s):
-    """Batch gather from the uint8 set and scale by 1/255, as fit does."""
+def test_gather_scale(benchmark, s, kernels):
+    """Batch gather from the uint8 set and scale by 1/255, as fit does (per block)."""
+    benchmark(_kernels.gather_scale, s.x, s.idx, 1 / 255, s.fbuf)
 
-    def gather():
-        xb = np.take(s.x, s.idx, axis=0, out=s.xbuf)
-        return np.multiply(xb, np.float32(1 / 255), out=s.fbuf)
 
-    benchmark(gather)
+def test_shift_scale(benchmark, s, kernels):
+    """The ±1 px random shifts of a gathered uint8 batch, moved as they are scaled."""
+    shift = nn.augment.random_shift(1)
+    xb = s.x[s.idx]
+    rng = np.random.default_rng(0)
+    benchmark(shift.scaled, xb, 1 / 255, s.fbuf, rng)
 
 
 def test_gather_targets(benchmark, s):
@@ -187,17 +190,19 @@ def test_gemm_floor(benchmark, s):
 
 
 def test_train_step(benchmark, s, kernels):
-    """One whole step of Network.fit: gather, scale, forward, loss, backward, Adam, accuracy."""
+    """One whole step of Network.fit: gather and scale, forward, keep the outputs, backward,
+    Adam, and the loss and accuracy (fit takes those once per block of batches; here, per step)."""
     net, opt = s.net.copy(), nn.Adam(lr=1e-3)
+    z, a = np.empty((B, 10), np.float32), np.empty((B, 10), np.float32)
 
     def step():
-        xb = np.take(s.x, s.idx, axis=0, out=s.xbuf)
-        xb = np.multiply(xb, np.float32(1 / 255), out=s.fbuf)
+        xb = _kernels.gather_scale(s.x, s.idx, 1 / 255, s.fbuf)
         yb = np.take(s.t, s.idx, axis=0, out=s.ybuf)
-        net.forward(xb)
-        net._batch_loss(yb)
+        net.forward(xb, training=True)
+        z[...], a[...] = net._last_pass()
         net.backward(yb)
         opt.step(net.params, net.grads)
-        _count_correct(net.layers[-1].a, yb)
+        net._loss(z, a, yb)
+        _count_correct(a, yb)
 
     benchmark(step)
