@@ -453,6 +453,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     trials, swept = sweeps.plan(data, grid, **settings)  # layers that do not fit the data: exit 2 too
     _check_targets(args.save, folder=args.out)
     engine = (f"Dask scheduler {args.scheduler}" if args.scheduler
+              else "joblib, in this process" if (args.jobs or sweeps._cores()) == 1
               else f"joblib, {args.jobs or sweeps._cores()} processes")
     _say(f"data: {data.describe()}", args.json)
     what = ", ".join(swept) or "one setting"
