@@ -580,7 +580,8 @@ def shifts_section(args: argparse.Namespace) -> list[str]:
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        _sibling("shifts").main(["--rounds", "3" if args.quick else "40"])
+        rounds = "3" if args.quick else "40"
+        _sibling("shifts").main(["--rounds", rounds, "--kernels", _kernels.backend_name()])
     return out.getvalue().rstrip("\n").splitlines()
 
 
@@ -700,6 +701,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(flush=True)
         md += [f"## {title}", "", render_markdown(head, body), "", "Summary:", "",
                render_markdown(shead, sbody, frozenset()), ""]
+    _kernels.use("c" if libs["c"] else "numpy")  # the sections run what a user's training runs
     for key, title, section in (("shifts", "Shifts: the default sample recipe's epoch", shifts_section),
                                 ("inference", "Inference", inference_section)):
         if libs[key]:

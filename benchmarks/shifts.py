@@ -9,7 +9,7 @@ difference. An epoch is what `fit` records as its seconds (the training pass: ga
 scale, shift, steps, the loss and accuracy) and, separately, the whole call
 (validation included).
 
-    python benchmarks/shifts.py [--rounds 40] [--shift 1]
+    python benchmarks/shifts.py [--rounds 40] [--shift 1] [--kernels auto|c|numpy]
 """
 
 from __future__ import annotations
@@ -53,9 +53,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rounds", type=int, default=40, help="timed epochs of each (default 40)")
     p.add_argument("--shift", type=int, default=1, help="the largest shift in pixels (default 1)")
+    p.add_argument("--kernels", choices=("auto", "c", "numpy"), default="auto",
+                   help="the kernel backend (default auto: C where built)")
     args = p.parse_args(argv)
     if args.rounds < 1 or args.shift < 1:
         p.error("--rounds and --shift must be at least 1")
+    _kernels.use(args.kernels)
     data = datasets.load("mnist-sample")
     plain, shifted = Trainer(data, 0), Trainer(data, args.shift)
     for r in range(args.rounds + 1):  # round 0 warms up

@@ -145,9 +145,15 @@ def shift_scale(images: Array, dy: Array, dx: Array, scale: float, out: Array) -
         return out
     n, h, w = images.shape
     out[...] = 0
-    shifts, groups = np.unique(np.stack([dy, dx], axis=1), axis=0, return_inverse=True)
-    for g, (sy, sx) in enumerate(shifts.tolist()):
-        rows = np.flatnonzero(groups.ravel() == g)
+    k = int(max(np.abs(dy).max(initial=0), np.abs(dx).max(initial=0)))
+    side = 2 * k + 1
+    group = (np.asarray(dy) + k) * side + (np.asarray(dx) + k)  # one number per distinct shift
+    order = np.argsort(group, kind="stable")
+    counts = np.bincount(group, minlength=side * side)
+    ends = np.cumsum(counts)
+    for g in np.flatnonzero(counts):
+        rows = order[ends[g] - counts[g] : ends[g]]
+        sy, sx = g // side - k, g % side - k
         y0, y1 = min(max(sy, 0), h), max(h + min(sy, 0), 0)  # the rows and columns they go to
         x0, x1 = min(max(sx, 0), w), max(w + min(sx, 0), 0)
         out[rows, y0:y1, x0:x1] = images[rows, y0 - sy : y1 - sy, x0 - sx : x1 - sx] * out.dtype.type(scale)
