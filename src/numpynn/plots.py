@@ -758,5 +758,6 @@ def write_training_plots(
     """Everything :func:`write_model_plots` writes, after ``learning_curves.png``
     from the training ``history``. Returns the file names written."""
     out = make_folder(out_dir)
-    save_figure(learning_curves(history), out / LEARNING_CURVES)
+    # the history's val_* columns are the validation split of the training data, not the test set
+    save_figure(learning_curves(history, val_label="validation"), out / LEARNING_CURVES)
     return [LEARNING_CURVES, *write_model_plots(out, net, data)]
