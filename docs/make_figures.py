@@ -3,8 +3,8 @@
     python docs/make_figures.py            # about two minutes on 2 cores
 
 Trains the default MNIST recipe on the bundled sample (as `numpynn train` does), the
-convnet (as `numpynn train --model cnn` does) and the XOR network, then writes
-docs/figures/*.png; then takes the screenshot of the web page
+README's sweep (as `numpynn sweep` does), the convnet (as `numpynn train --model cnn` does)
+and the XOR network, then writes docs/figures/*.png; then takes the screenshot of the web page
 (docs/figures/web.png) by running the browser test, when Chromium and Selenium are installed.
 """
 
@@ -34,6 +34,10 @@ def main() -> None:
     written = plots.write_training_plots(OUT, net, history, data)
     print(f"MNIST figures written: {', '.join(written)} "
           f"(test accuracy {net.metadata['test_accuracy']:.2%})")
+
+    sweep = nn.sweep(data, {"lr": [3e-3, 9e-3, 2.7e-2], "batch_size": [64, 128]}, jobs=1)  # the README's
+    plots.save_figure(plots.sweep_results(sweep.table, sweep.swept), OUT / "sweep.png")
+    print(f"sweep figure written (best of {len(sweep.table)} trials: {sweep.best['options']})")
 
     recipe = recipes.default_recipe(data.n_train, "cnn")
     cnn, _ = recipes.train_classifier(data, nn.models.convnet(), recipe, progress=True)
