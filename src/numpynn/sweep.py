@@ -59,6 +59,7 @@ RESULTS = "results.jsonl"
 BEST = "best.safetensors"
 FIGURE = "sweep.png"
 _RANDOM_STREAM = 0x5EE9  # the random draw of trials: default_rng([seed, _RANDOM_STREAM])
+_ENUMERATE = 100_000  # --random draws among the distinct trials of a grid up to this size, else by index
 
 
 class GridError(ValueError):
@@ -446,8 +447,9 @@ def plan(
     :class:`GridError` (one line) before anything runs if the grid is bad."""
     grid, fixed, total = check(grid, random=random, epochs=epochs, validation_split=validation_split)
     names = list(grid)
-    if random is not None and random < total:
-        rng = np.random.default_rng([seed, _RANDOM_STREAM])
+    rng = np.random.default_rng([seed, _RANDOM_STREAM])
+    every = itertools.product(*(grid[n] for n in names))
+    if random is not None and random < total and total > _ENUMERATE:  # draw combinations by index
         picks = sorted(int(i) for i in rng.choice(total, size=random, replace=False))
         sizes = [len(grid[n]) for n in names]
         combos = []
@@ -457,12 +459,11 @@ def plan(
                 index, d = divmod(index, size)
                 digits.append(d)
             combos.append(tuple(grid[n][d] for n, d in zip(names, reversed(digits), strict=True)))
-    else:
-        combos = list(itertools.product(*(grid[n] for n in names)))
+        every = iter(combos)
     data_id = _fingerprint(data)
     trials: list[dict[str, Any]] = []
     seen = set()
-    for combo in combos:
+    for combo in every:
         values = dict(zip(names, combo, strict=True))
         config = _config(values, fixed, data)
         options = {n: (v if n in config and config[n] == v else None) for n, v in values.items()}
@@ -472,6 +473,9 @@ def plan(
         seen.add(key)
         trials.append({"trial": len(trials), "key": key, "options": options, "config": config,
                        "seed": seed, "validation_split": validation_split})
+    if random is not None and random < len(trials) and total <= _ENUMERATE:  # draw among distinct trials
+        picks = sorted(int(i) for i in rng.choice(len(trials), size=random, replace=False))
+        trials = [{**trials[i], "trial": n} for n, i in enumerate(picks)]
     for config in {json.dumps(t["config"], sort_keys=True): t["config"] for t in trials}.values():
         _check_against(config, data)
     swept = [n for n in names if len(grid[n]) > 1]
