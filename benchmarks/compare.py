@@ -487,8 +487,10 @@ def machine_header(args: argparse.Namespace, libs: dict[str, Any], data: Data) -
     lines += [
         f"threads: {thr}",
         f"data: {data.description}",
-        "network: 784-128-64-10, sigmoid hidden, softmax + cross-entropy, float32; "
-        "PyTorch starts from numpynn's initial weights, scikit-learn from its own",
+        ("network: numpynn's digit convnet (below), float32; PyTorch starts from numpynn's initial weights"
+         if args.model == "cnn" else
+         "network: 784-128-64-10, sigmoid hidden, softmax + cross-entropy, float32; "
+         "PyTorch starts from numpynn's initial weights, scikit-learn from its own"),
         f"timing: {args.epochs} timed epoch(s) per contender after 1 warm-up epoch, interleaved "
         "round by round; s/epoch is the median; accuracy is on the test set after all "
         f"{args.epochs + 1} epochs",
