@@ -1,7 +1,7 @@
 """What the ±1 px random shifts cost: the default sample recipe's epoch with and without them.
 
 `numpynn train` on the bundled sample trains 784-128-64-10 with the default recipe
-(Adam 5e-3, cosine, batch 64, a validation split of 0.1, ±1 px shifts). This script
+(Adam, cosine, batch 64, a validation split of 0.1, ±1 px shifts). This script
 trains two copies of that network side by side, one with the recipe's shifts and one
 without, one epoch of each in turn (interleaved, the order alternating, so a busy
 spell on a shared machine slows both), and reports the median epoch of each and the
