@@ -222,7 +222,8 @@ def test_draw_a_digit_and_watch_it_learn(server, browser, tmp_path):
     # Watch it learn: curves and test digits fill in, then the drawing goes to the new network
     browser.find_element(By.ID, "train").click()
     status = browser.find_element(By.ID, "train-status")
-    WebDriverWait(browser, 10).until(lambda d: status.get_attribute("data-state") == "running")
+    # the job started (it may be over already: six short epochs can end between two polls)
+    WebDriverWait(browser, 10).until(lambda d: status.get_attribute("data-state") in ("running", "done"))
     WebDriverWait(browser, 60, poll_frequency=0.2).until(
         lambda d: status.get_attribute("data-state") == "done")
     assert status.get_attribute("data-epoch") == "6"
