@@ -257,6 +257,29 @@ def test_keep_alive_serves_several_requests_on_one_connection(server):
         conn.close()
 
 
+def test_answers_go_out_without_waiting_for_acknowledgements(net, monkeypatch):
+    """Every connection has Nagle's algorithm off (TCP_NODELAY): an answer's headers and body
+    are two writes, and with it on the body waits for the client's delayed acknowledgement
+    of the headers (about 40 ms an answer on Linux)."""
+    import socket
+
+    seen: list[int] = []
+    setup = web_http.Handler.setup
+
+    def record(self):
+        setup(self)
+        seen.append(self.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    monkeypatch.setattr(web_http.Handler, "setup", record)
+    srv = start(net)
+    try:
+        assert api(srv, "GET", "/api/model")[0] == 200
+        assert api(srv, "POST", "/api/predict", {"image": [0.0] * 700 + [1.0] * 84})[0] in (200, 400)
+    finally:
+        srv.shutdown()
+    assert len(seen) == 2 and all(seen), seen
+
+
 # ----------------------------------------------------------------------------- /api/predict
 
 
