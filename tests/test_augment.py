@@ -69,3 +69,25 @@ def test_training_with_shifts_is_the_same_on_the_fused_path_and_the_plain_one():
     unshifted = nn.models.mlp([784, 32, 10], seed=2)
     unshifted.fit(x, y, epochs=2, batch_size=50, optimizer=nn.Adam(lr=3e-3), progress=False)
     assert not np.array_equal(unshifted.params, nets[0].params)  # the shifts did happen
+
+
+def test_the_shifts_are_the_documented_draws_of_the_seeded_generator():
+    """Row i moves by (dy_i, dx_i), with dy then dx each drawn as rng.integers(-k, k + 1, size=B):
+    a seed names the same shifts in every version, on both paths (floats, and uint8 as scaled)."""
+    rng = np.random.default_rng(0)
+    images = rng.random((40, 28, 28)).astype(np.float32)
+    for k in (1, 2):
+        draws = np.random.default_rng(7)
+        dy, dx = draws.integers(-k, k + 1, size=40), draws.integers(-k, k + 1, size=40)
+        padded = np.zeros((40, 28 + 2 * k, 28 + 2 * k), np.float32)
+        padded[:, k : k + 28, k : k + 28] = images
+        expected = np.stack([padded[i, k - dy[i] : k - dy[i] + 28, k - dx[i] : k - dx[i] + 28]
+                             for i in range(40)])
+        out = random_shift(k)(images.reshape(40, -1), np.random.default_rng(7)).reshape(40, 28, 28)
+        np.testing.assert_array_equal(out, expected)
+        pixels = (images * 255).astype(np.uint8)
+        scaled = random_shift(k).scaled(pixels.reshape(40, -1), 1 / 255, np.empty((40, 784), np.float32),
+                                        np.random.default_rng(7)).reshape(40, 28, 28)
+        np.testing.assert_array_equal(scaled, np.stack([
+            np.pad(pixels[i], k)[k - dy[i] : k - dy[i] + 28, k - dx[i] : k - dx[i] + 28] for i in range(40)
+        ]) * np.float32(1 / 255))
