@@ -330,7 +330,7 @@ def _run_epoch(net: Network, run: _Run, epoch: int, saved: _Saved,
     loss_sum, correct = 0.0, 0
     i = 0  # the batch number within the epoch
     for block in range(0, order.size, run.block_rows):
-        xs, ys = _gather(net, run, order[block : block + run.block_rows], rng)
+        xs, ys = _gather(run, order[block : block + run.block_rows], rng)
         first = i
         for start in range(0, xs.shape[0], run.batch_size):
             end = start + run.batch_size
@@ -350,22 +350,21 @@ def _run_epoch(net: Network, run: _Run, epoch: int, saved: _Saved,
             "seconds": time.perf_counter() - started}
 
 
-def _gather(net: Network, run: _Run, idx: Array, rng: np.random.Generator) -> tuple[Array, Array]:
+def _gather(run: _Run, idx: Array, rng: np.random.Generator) -> tuple[Array, Array]:
     """The rows ``idx`` as inputs in the network's dtype (uint8 pixels scaled to [0, 1], then
     augmented) and target rows: a block of whole batches, in reused buffers."""
     n = idx.size
-    if run.fbuf is not None and run.augment is None:  # uint8 pixels gathered and scaled to [0, 1]
-        return _kernels.gather_scale(run.x, idx, PIXEL_SCALE, run.fbuf[:n]), np.take(
-            run.t, idx, axis=0, out=run.ybuf[:n])
-    xs = np.take(run.x, idx, axis=0, out=run.xbuf[:n])  # gather the block
-    if run.fbuf is not None and run.augment is not None and hasattr(run.augment, "scaled"):
-        # an augmentation that only moves pixels moves the uint8 pixels as it scales them
-        xs = run.augment.scaled(xs, PIXEL_SCALE, run.fbuf[:n], rng)
-    else:
-        if run.fbuf is not None:
-            xs = net._as_float(xs, run.fbuf[:n])  # uint8 pixels -> [0, 1]
-        if run.augment is not None:
-            xs = run.augment(xs, rng)
+    # an augmentation that only moves pixels moves the uint8 pixels as it scales them
+    moves_pixels = run.fbuf is not None and hasattr(run.augment, "scaled")
+    if run.fbuf is None:  # float rows, as they are
+        xs = np.take(run.x, idx, axis=0, out=run.xbuf[:n])
+    elif moves_pixels:
+        pixels = np.take(run.x, idx, axis=0, out=run.xbuf[:n])
+        xs = run.augment.scaled(pixels, PIXEL_SCALE, run.fbuf[:n], rng)  # type: ignore[union-attr]
+    else:  # uint8 pixels gathered and scaled to [0, 1] in one pass
+        xs = _kernels.gather_scale(run.x, idx, PIXEL_SCALE, run.fbuf[:n])
+    if run.augment is not None and not moves_pixels:
+        xs = run.augment(xs, rng)
     return xs, np.take(run.t, idx, axis=0, out=run.ybuf[:n])
 
 
