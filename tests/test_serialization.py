@@ -887,11 +887,39 @@ def test_a_model_file_of_format_version_1_still_loads_and_predicts_the_same() ->
 
 
 def test_a_checkpoint_of_format_version_1_still_resumes() -> None:
-    net, opt, epoch, extra = load_checkpoint(FIXTURES / "checkpoint_v1.safetensors")
+    path = FIXTURES / "checkpoint_v1.safetensors"
+    net, opt, epoch, extra = load_checkpoint(path)
     assert epoch == 2 and extra == {"note": "v1 fixture"} and isinstance(opt, nn.Adam) and opt.t == 4
     assert net.best_params is None
     expected = np.load(FIXTURES / "model_v1_expected.npz")
     np.testing.assert_array_equal(net.predict(expected["x"]), expected["probs"])
+
+    # The optimiser's moments are the file's own tensors, read by safetensors itself: m to m, v to v.
+    raw, _ = _parts(path)
+    m0, v0 = raw["optimizer.m"], raw["optimizer.v"]
+    assert m0.shape == v0.shape == (net.n_params,) and np.any(m0 < 0) and np.all(v0 >= 0)
+    assert opt.m is not None and opt.v is not None
+    assert opt.m.dtype == opt.v.dtype == np.float32
+    np.testing.assert_array_equal(opt.m, m0)
+    np.testing.assert_array_equal(opt.v, v0)
+    theta0 = np.concatenate([raw[f"layers.{i}.{name}"].ravel() for i in range(3) for name in "Wb"])
+    np.testing.assert_array_equal(net.params, theta0)
+
+    # Resume: one more epoch of one full batch is Adam's step 5 from the stored moments,
+    # written out here in float64 with the gradient at the loaded weights.
+    x = expected["x"]
+    y = expected["probs"].argmax(axis=1)
+    _, grads = net.gradients(x, y)
+    g = np.concatenate([a.ravel() for layer in grads for a in layer]).astype(np.float64)
+    b1, b2 = 0.9, 0.999
+    m = b1 * m0 + (1 - b1) * g
+    v = b2 * v0 + (1 - b2) * g * g
+    step = 0.01 * (m / (1 - b1**5)) / (np.sqrt(v / (1 - b2**5)) + 1e-8)
+    history = net.fit(x, y, epochs=3, batch_size=len(x), optimizer=opt, initial_epoch=2, progress=False)
+    assert len(history["loss"]) == 1 and opt.t == 5 and net.metadata["epochs_trained"] == 3
+    np.testing.assert_allclose(opt.m, m, rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(opt.v, v, rtol=1e-5, atol=1e-12)
+    np.testing.assert_allclose(net.params, theta0 - step, rtol=0, atol=1e-6)
 
 
 def test_a_version_1_file_with_sizes_that_do_not_fit_its_tensors_is_refused(tmp_path: Path) -> None:
