@@ -69,3 +69,63 @@ def test_patience_stops_early_and_keeps_the_best_epoch():
     again = net.evaluate(small.x_train[val_rows], small.y_train[val_rows])
     assert again["loss"] == pytest.approx(history["val_loss"][best - 1], rel=1e-6)
     assert again["loss"] < history["val_loss"][-1]
+
+
+def test_the_default_recipe_keeps_the_best_epoch_and_says_so():
+    """Without patience, the default still ends with the weights of the epoch of lowest
+    validation loss: those are tested and saved, the metadata names that epoch as kept,
+    and `numpynn train` prints "kept epoch N"."""
+    from numpynn import cli
+
+    data = datasets.load("mnist-sample")
+    small = datasets.Dataset("tiny", data.x_train[:400], data.y_train[:400], data.x_test[:100],
+                             data.y_test[:100])
+    recipe = recipes.default_recipe(small.n_train)
+    assert recipe.keep_best and recipe.patience is None
+    # a high constant rate, so that the validation loss turns up before the last epoch
+    recipe.epochs, recipe.lr, recipe.schedule, recipe.shift = 12, 2e-2, "constant", 0
+    net, history = recipes.train_classifier(small, models.mlp([784, 64, 10]), recipe, progress=False)
+    best = 1 + int(np.argmin(history["val_loss"]))
+    assert best < 12 and len(history["epoch"]) == 12  # every epoch trained, an earlier one kept
+    sel = net.metadata["selection"]
+    assert sel["restored_best"] and not sel["stopped_early"] and sel["best_epoch"] == best
+    assert net.metadata["best_epoch"] == net.metadata["kept_epoch"] == best
+    assert net.metadata["recipe"]["keep_best"] is True
+    _, val_rows = training.split_indices(400, 0.1, seed=0)
+    again = net.evaluate(small.x_train[val_rows], small.y_train[val_rows])
+    assert again["loss"] == pytest.approx(history["val_loss"][best - 1], rel=1e-6)
+    # the test score in the metadata is that of the weights kept
+    assert net.metadata["test_accuracy"] == net.evaluate(small.x_test, small.y_test)["accuracy"]
+    assert cli._selection_note(sel) == f" (kept epoch {best} by validation loss)"
+
+
+def test_keep_best_false_keeps_the_last_epoch():
+    data = datasets.load("mnist-sample")
+    small = datasets.Dataset("tiny", data.x_train[:400], data.y_train[:400], data.x_test[:100],
+                             data.y_test[:100])
+    recipe = recipes.Recipe(epochs=6, lr=2e-2, schedule="constant", shift=0, keep_best=False)
+    net, history = recipes.train_classifier(small, models.mlp([784, 64, 10]), recipe, progress=False)
+    assert not net.metadata["selection"]["restored_best"] and net.metadata["kept_epoch"] == 6
+    _, val_rows = training.split_indices(400, 0.1, seed=0)
+    again = net.evaluate(small.x_train[val_rows], small.y_train[val_rows])
+    assert again["loss"] == pytest.approx(history["val_loss"][-1], rel=1e-6)
+    # without a validation split nothing chooses: the last epoch's weights
+    net, _ = recipes.train_classifier(small, models.mlp([784, 64, 10]),
+                                      recipes.Recipe(epochs=2, shift=0, validation_split=0.0), progress=False)
+    assert net.metadata["best_epoch"] is None and net.metadata["kept_epoch"] == 2
+
+
+def test_numpynn_train_prints_the_kept_epoch_the_saved_model_names(tmp_path):
+    import subprocess
+    import sys
+
+    import numpynn as nn
+
+    p = subprocess.run([sys.executable, "-m", "numpynn", "train", "--data", "mnist-sample", "--epochs", "4",
+                        "--no-download", "--no-progress", "--save", "m.safetensors"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    meta = nn.load(str(tmp_path / "m.safetensors")).metadata
+    assert meta["selection"]["restored_best"] and meta["kept_epoch"] == meta["best_epoch"]
+    assert f"(kept epoch {meta['kept_epoch']} by validation loss)" in p.stderr
+    assert "best epoch" not in p.stderr

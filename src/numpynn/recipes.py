@@ -7,7 +7,9 @@ user gets exactly what the CLI does with two calls::
     net, history = numpynn.recipes.train_classifier(data)
 
 Model selection is honest: the epochs are scored on a validation split carved
-from the training images; the test set is evaluated once, at the end.
+from the training images, the weights of the epoch with the lowest validation
+loss are the ones kept (``keep_best``), and the test set is evaluated once, at
+the end, on those weights.
 """
 
 from __future__ import annotations
@@ -29,8 +31,14 @@ class Recipe:
 
     ``shift`` moves each training image by up to that many pixels (0 = off).
     ``validation_split`` is the fraction of the training images held out to
-    score each epoch (0 = none); ``patience`` stops training after that many
-    epochs without a better validation loss and keeps the best epoch's weights.
+    score each epoch (0 = none). ``keep_best`` (the default) puts back, after
+    the last epoch, the weights of the epoch with the lowest validation loss:
+    those are the weights tested, saved and reported as the kept epoch
+    (``metadata["selection"]["restored_best"]``); False keeps the last epoch's.
+    ``patience`` stops training after that many epochs without a better
+    validation loss, and always keeps the best epoch's weights. Without a
+    validation split there is nothing to choose by, and the last epoch's
+    weights are kept.
     """
 
     epochs: int = 30
@@ -42,6 +50,7 @@ class Recipe:
     shift: int = 1
     validation_split: float = 0.1
     patience: int | None = None
+    keep_best: bool = True
     notes: list[str] = field(default_factory=list)
 
     def make_optimizer(self) -> Optimizer:
@@ -59,6 +68,9 @@ class Recipe:
 def default_recipe(n_train: int, model: str = "mlp") -> Recipe:
     """The default recipe for a training set of ``n_train`` images and a ``model``
     of :data:`numpynn.models.MODELS` (``"mlp"`` or ``"cnn"``).
+
+    Both keep the weights of the epoch with the lowest loss on the 10%
+    validation split (``keep_best``), and train every epoch (no ``patience``).
 
     Dense network, any size of set: 30 epochs of Adam at 9e-3 with a
     cosine-decayed rate, ±1 px random shifts, batch 64. Chosen by sweeps scored
@@ -95,10 +107,14 @@ def train_classifier(
 ) -> tuple[Network, dict[str, list[Any]]]:
     """Train ``net`` (default: :func:`numpynn.models.mlp`) on ``data`` with
     ``recipe`` (default: :func:`default_recipe`), scoring every epoch on the
-    recipe's validation split of the training images, then evaluating the test
-    split once (``test=False``: not at all, as for the trials of a sweep).
-    Returns the network, whose ``metadata`` records the training facts, and the
-    history."""
+    recipe's validation split of the training images and, with ``keep_best``
+    (the default), ending with the weights of the epoch of lowest validation
+    loss; then evaluating the test split once, on the weights kept
+    (``test=False``: not at all, as for the trials of a sweep). Returns the
+    network, whose ``metadata`` records the training facts (``best_epoch``, the
+    epoch of lowest validation loss; ``kept_epoch``, the epoch whose weights it
+    ends with; ``selection``, which data chose and whether the weights were
+    restored), and the history."""
     net = models.mlp() if net is None else net
     if net.n_in != data.n_features:
         raise ValueError(
@@ -114,6 +130,7 @@ def train_classifier(
     opt = recipe.make_optimizer() if optimizer is None else optimizer
     shift = augmentations.random_shift(recipe.shift, data.image_shape) if recipe.shift else None
     patience = recipe.patience if recipe.validation_split else None
+    keep_best = bool(recipe.validation_split) and (recipe.keep_best or patience is not None)
     history = net.fit(
         data.x_train, data.y_train,
         epochs=recipe.epochs,
@@ -121,7 +138,7 @@ def train_classifier(
         optimizer=opt,
         validation_split=recipe.validation_split,
         early_stopping=patience,
-        restore_best=patience is not None,
+        restore_best=keep_best,
         progress=progress,
         schedule=recipe.schedule,
         augment=shift,
@@ -133,6 +150,10 @@ def train_classifier(
     if test:
         scores = net.evaluate(data.x_test, data.y_test)  # the final report: once, after training
         facts.update({"test_accuracy": scores["accuracy"], "test_loss": scores["loss"]})
-    facts["best_epoch"] = (net.metadata.get("selection") or {}).get("best_epoch")
+    selection = net.metadata.get("selection") or {}
+    facts["best_epoch"] = selection.get("best_epoch")
+    # the epoch whose weights the network ends with (and was tested and is saved with)
+    facts["kept_epoch"] = (selection["best_epoch"] if selection.get("restored_best")
+                           else net.metadata.get("epochs_trained"))
     net.metadata.update(facts)
     return net, history
