@@ -56,9 +56,14 @@ def test_selection_needs_validation_data_and_not_both_kinds():
 def test_early_stopping_on_accuracy_with_given_validation_data():
     x, y = toy(300)
     net = nn.Network([nn.Dense(5, 16, "tanh"), nn.Dense(16, 2, "softmax")], seed=1)
+    weights = []  # the weights after each epoch, as the callback sees them
+
+    def record(epoch, row):
+        weights.append(net.params.copy())
+
     history = net.fit(x[:200], y[:200], epochs=60, batch_size=20, optimizer=nn.Adam(lr=3e-2),
                       validation=(x[200:], y[200:]), early_stopping=4, monitor="val_accuracy",
-                      restore_best=True, progress=False)
+                      restore_best=True, callback=record, progress=False)
     acc = history["val_accuracy"]
     best = int(np.argmax(acc))  # the first epoch with the highest accuracy
     sel = net.metadata["selection"]
@@ -66,6 +71,9 @@ def test_early_stopping_on_accuracy_with_given_validation_data():
     assert sel["stopped_early"] == (len(acc) < 60)
     if sel["stopped_early"]:
         assert len(acc) == best + 1 + 4
+    assert len(weights) == len(acc) and best + 1 < len(acc)  # the best epoch is not the last
+    np.testing.assert_array_equal(net.params, weights[best])  # the kept weights are the best epoch's
+    assert not np.array_equal(net.params, weights[-1])
     assert net.evaluate(x[200:], y[200:])["accuracy"] == acc[best]
 
 
@@ -80,9 +88,14 @@ def test_a_resumed_run_with_restore_best_ends_where_an_uninterrupted_one_does(tm
     options = dict(batch_size=20, validation_split=0.2, early_stopping=50, restore_best=True,
                    schedule="cosine", progress=False)
     whole = make()
-    history = whole.fit(x, y, epochs=12, optimizer=nn.Adam(lr=5e-2), **options)
+    weights = []  # the weights after each epoch, as the callback sees them
+    history = whole.fit(x, y, epochs=12, optimizer=nn.Adam(lr=5e-2),
+                        callback=lambda epoch, row: weights.append(whole.params.copy()), **options)
     best = whole.metadata["selection"]["best_epoch"]
     assert 1 < best < 12, history["val_loss"]  # the best epoch is not the last: restoring matters
+    assert best == 1 + int(np.argmin(history["val_loss"])) and len(weights) == 12
+    np.testing.assert_array_equal(whole.params, weights[best - 1])  # the best epoch's weights, kept
+    assert not np.array_equal(whole.params, weights[-1])
     first = make()
     opt = nn.Adam(lr=5e-2)
     path = tmp_path / "ck.safetensors"
