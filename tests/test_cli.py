@@ -12,6 +12,7 @@ import pytest
 
 from numpynn import datasets
 from numpynn.cli import main
+from numpynn.serialization import load as nn_load
 
 
 @pytest.fixture(scope="module")
@@ -160,10 +161,13 @@ def test_train_writes_plots(small_digits, tmp_path):
 
 def test_train_with_dropout_validation_split_and_patience(small_digits, tmp_path, capsys):
     out = tmp_path / "drop.safetensors"
-    report = _run_json(["train", "--data", str(small_digits), "--layers", "784,64,32,10", "--dropout", "0.2",
-                        "--validation-split", "0.2", "--patience", "2", "--epochs", "40", "--lr", "0.02",
-                        "--schedule", "constant", "--shift", "0", "--no-progress", "--save", str(out),
-                        "--json"])
+
+    def argv(epochs: int, save: Path) -> list[str]:
+        return ["train", "--data", str(small_digits), "--layers", "784,64,32,10", "--dropout", "0.2",
+                "--validation-split", "0.2", "--patience", "2", "--epochs", str(epochs), "--lr", "0.02",
+                "--schedule", "constant", "--shift", "0", "--no-progress", "--save", str(save), "--json"]
+
+    report = _run_json(argv(40, out))
     err = capsys.readouterr().err
     assert "validation 0.2 of the training images, patience 2" in err
     assert "dropout 0.2" in err and " val " in err
@@ -172,6 +176,14 @@ def test_train_with_dropout_validation_split_and_patience(small_digits, tmp_path
     best = 1 + int(np.argmin(history["val_loss"]))
     assert len(history["val_loss"]) == best + 2 and f"kept epoch {best} by validation loss" in err
     assert report["test_accuracy"] > 0.85
+    # The kept weights are the best epoch's: the same run stopped after exactly `best` epochs (a
+    # constant rate, the same seed: the same first `best` epochs) ends with them, bit for bit.
+    at_best = tmp_path / "at_best.safetensors"
+    again = _run_json(argv(best, at_best))
+    assert again["history"]["val_loss"] == history["val_loss"][:best]
+    kept, reference = nn_load(out), nn_load(at_best)
+    np.testing.assert_array_equal(kept.params, reference.params)
+    assert report["test_accuracy"] == again["test_accuracy"]
     info = _run_json(["info", str(out), "--json"])
     assert [row["type"] for row in info["layers"]] == ["Dense", "Dropout", "Dense", "Dropout", "Dense"]
     assert info["training"]["selection"]["validation"].startswith("validation split 0.2 of the training data")
