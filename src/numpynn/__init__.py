@@ -48,7 +48,20 @@ def load(path: str, **kwargs: Any) -> Network:
     """Load a network saved with :meth:`Network.save` (a safetensors file)."""
     from .serialization import load as _load
 
+    _bring_shortcut_rooms()
     return _load(path, **kwargs)
+
+
+#: The rooms that give :class:`Network` its shortcuts (``fit``, ``save``, ``to_onnx``) by
+#: registering them when imported; this package, the top floor, brings them with the network.
+_SHORTCUT_ROOMS = ("training", "serialization", "export.onnx")
+#: The names through which a user gets the Network class or a network.
+_GIVE_NETWORKS = {"Network", "network", "models", "recipes", "gradcheck", "gradient_check", "xor"}
+
+
+def _bring_shortcut_rooms() -> None:
+    for room in _SHORTCUT_ROOMS:
+        importlib.import_module(f".{room}", __name__)
 
 
 def __getattr__(name: str) -> Any:
@@ -58,6 +71,8 @@ def __getattr__(name: str) -> Any:
         value = importlib.import_module(f".{name}", __name__)
     else:
         raise AttributeError(f"module 'numpynn' has no attribute {name!r}")
+    if name in _GIVE_NETWORKS:
+        _bring_shortcut_rooms()
     globals()[name] = value
     return value
 

@@ -18,7 +18,7 @@ schedules, early stopping) lives in :mod:`numpynn.training`.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,9 +27,33 @@ from . import losses
 from .activations import Activation, Identity
 from .layers import Layer, build_layers
 from .losses import Loss
+from .metrics import PIXEL_SCALE, classes, count_correct
 
 Array = np.ndarray
-PIXEL_SCALE = 1.0 / 255.0
+
+#: Shortcuts for users, ``net.fit``, ``net.save`` and ``net.to_onnx``: the training, file and
+#: export rooms register their functions here when they are imported (``import numpynn``
+#: brings them with :class:`Network`), so the network never imports the rooms above it.
+_SHORTCUTS: dict[str, Callable[..., Any]] = {}
+_SHORTCUT_HOMES = {"fit": "numpynn.training", "save": "numpynn.serialization", "to_onnx": "numpynn.export.onnx"}
+
+
+def shortcut(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: make ``function(net, ...)`` callable as ``net.<name>(...)``."""
+
+    def register(function: Callable[..., Any]) -> Callable[..., Any]:
+        _SHORTCUTS[name] = function
+        return function
+
+    return register
+
+
+def _shortcut(name: str) -> Callable[..., Any]:
+    try:
+        return _SHORTCUTS[name]
+    except KeyError:
+        raise RuntimeError(f"Network.{name} comes from {_SHORTCUT_HOMES[name]}: import numpynn "
+                           f"(or {_SHORTCUT_HOMES[name]}) before calling it") from None
 
 
 class Network:
@@ -170,7 +194,7 @@ class Network:
             layer.rng = np.random.default_rng([seed if seed is not None else 0, epoch, _LAYER_STREAM, i])
 
     # --- inputs and targets -----------------------------------------------------------
-    def _check_x(self, x: Any, name: str = "x") -> Array:
+    def check_inputs(self, x: Any, name: str = "x") -> Array:
         """Validate inputs (n, *input_shape). uint8 arrays are kept as they are (pixels,
         scaled to [0, 1] batch by batch); anything else becomes ``self.dtype``."""
         x = np.asarray(x)
@@ -200,7 +224,7 @@ class Network:
             raise ValueError(f"{name} contains NaN or infinite values")
         return x
 
-    def _as_float(self, xb: Array, out: Array | None = None) -> Array:
+    def as_float(self, xb: Array, out: Array | None = None) -> Array:
         """A batch as ``self.dtype``: uint8 pixels are scaled by 1/255."""
         if xb.dtype == np.uint8:
             if out is None:
@@ -258,8 +282,8 @@ class Network:
 
         Returns the output layer's reusable buffer (copy it to keep it).
         """
-        y = x if isinstance(x, np.ndarray) and x.dtype == self.dtype else self._as_float(
-            self._check_x(x)
+        y = x if isinstance(x, np.ndarray) and x.dtype == self.dtype else self.as_float(
+            self.check_inputs(x)
         )
         for layer in self.layers:
             y = layer.forward(y, training)  # y_l = f_l(y_{l−1})
@@ -283,7 +307,7 @@ class Network:
         ``net.input_gradient(x, e_c / p_c)``. The parameter gradients of ``f``
         are left in ``self.grads`` as a side effect.
         """
-        x = self._as_float(self._check_x(x))
+        x = self.as_float(self.check_inputs(x))
         out = self.forward(x)
         grad = np.array(grad_output, dtype=self.dtype).reshape(out.shape)
         needed = [layer.needs_input_grad for layer in self.layers]
@@ -298,23 +322,29 @@ class Network:
 
     def _batch_loss(self, y: Array) -> float:
         """The mean loss of the last forward pass against target rows y."""
-        return self._loss(*self._last_pass(), y)
+        return self.loss_of(*self.last_pass(), y)
 
-    def _last_pass(self) -> tuple[Array, Array]:
+    def last_pass(self) -> tuple[Array, Array]:
         """(z_L, a_L) of the last forward pass: what the loss reads (z_L for a stable log;
         the output itself when the last layer keeps no z)."""
         return (self._head.z if self._head is not None else self._output), self._output
 
-    def _loss(self, z: Array, a: Array, y: Array) -> float:
+    def loss_of(self, z: Array, a: Array, y: Array) -> float:
         """The mean loss of outputs (z_L, a_L) against target rows y."""
         return self.loss.value(z, a, y, self._activation)
+
+    # older private names, kept while callers move to the public ones
+    _check_x = check_inputs
+    _as_float = as_float
+    _last_pass = last_pass
+    _loss = loss_of
 
     def gradients(self, x: Any, y: Any, training: bool = True) -> tuple[float, list[tuple[Array, ...]]]:
         """The mean loss on (x, y) and its gradients, one tuple per layer in the
         order of its parameters: ``(∇W_l, ∇b_l)`` for Dense, ``()`` for a layer
         without parameters (copies). ``training`` as in a training step
         (dropout on, with masks from each layer's ``rng``)."""
-        x = self._as_float(self._check_x(x))
+        x = self.as_float(self.check_inputs(x))
         y = self.targets(y, x.shape[0])
         self.forward(x, training)
         loss = self._batch_loss(y)
@@ -339,13 +369,13 @@ class Network:
             if xb.dtype == np.uint8:
                 if buf is None:
                     buf = np.empty((min(batch_size, x.shape[0]), *self.input_shape), self.dtype)
-                xb = self._as_float(xb, buf[: xb.shape[0]])
+                xb = self.as_float(xb, buf[: xb.shape[0]])
             yield sl, xb
 
     def predict(self, x: Any, batch_size: int | None = None) -> Array:
         """Outputs a_L for every row of x: (n, *input_shape) -> (n, n_out); for a
         softmax output, class probabilities. uint8 inputs are pixels 0..255."""
-        x = self._check_x(x)
+        x = self.check_inputs(x)
         out = np.empty((x.shape[0], self.n_out), self.dtype)
         for sl, xb in self._batches(x, batch_size):
             out[sl] = self.forward(xb)
@@ -353,25 +383,25 @@ class Network:
 
     def classify(self, x: Any, batch_size: int | None = None) -> Array:
         """Predicted classes (n,): the arg-max output, or output > ½ for one output."""
-        return _classes(self.predict(x, batch_size))
+        return classes(self.predict(x, batch_size))
 
     def evaluate(self, x: Any, y: Any, batch_size: int | None = None) -> dict[str, float]:
         """``{"loss": mean loss, "accuracy": fraction correct}`` on (x, y)."""
-        x = self._check_x(x)
+        x = self.check_inputs(x)
         t = self.targets(y, x.shape[0])
         loss_sum = 0.0
         correct = 0
         for sl, xb in self._batches(x, batch_size):
             out = self.forward(xb)
             loss_sum += self._batch_loss(t[sl]) * (sl.stop - sl.start)
-            correct += _count_correct(out, t[sl])
+            correct += count_correct(out, t[sl])
         n = x.shape[0]
         return {"loss": loss_sum / n, "accuracy": correct / n}
 
     def confusion_matrix(self, x: Any, y: Any) -> Array:
         """Counts (k, k): row = true class, column = predicted class."""
-        x = self._check_x(x)
-        true = _classes(self.targets(y, x.shape[0]))
+        x = self.check_inputs(x)
+        true = classes(self.targets(y, x.shape[0]))
         pred = self.classify(x)
         k = max(self.n_out, 2)
         return np.bincount(true * k + pred, minlength=k * k).reshape(k, k)
@@ -386,9 +416,7 @@ class Network:
         every option (``validation_split``, ``early_stopping``, ``schedule``,
         ``augment``, ``initial_epoch``, ``callback``, ...).
         """
-        from .training import fit
-
-        return fit(self, x, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
+        return _shortcut("fit")(self, x, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                    validation=validation, progress=progress, **options)
 
     # --- conveniences --------------------------------------------------------------
@@ -408,17 +436,13 @@ class Network:
 
     def save(self, path: str, metadata: dict[str, Any] | None = None) -> None:
         """Write the network to a safetensors file (atomically); see :mod:`numpynn.serialization`."""
-        from .serialization import save
-
-        save(self, path, metadata=metadata)
+        _shortcut("save")(self, path, metadata=metadata)
 
     def to_onnx(self, path: str) -> None:
         """Export to an ONNX file, written atomically: float32, opset 17, input ``"input"``
         (N, *input_shape), output ``"output"`` (N, n_out). Needs ``pip install 'numpynn[onnx]'``;
         see :mod:`numpynn.export.onnx`."""
-        from .export.onnx import save
-
-        save(self, path)
+        _shortcut("to_onnx")(self, path)
 
     def summary(self) -> str:
         """A table of layers: type, output shape, activation and parameter count."""
@@ -457,13 +481,4 @@ def _activation_name(layer: Layer) -> str:
     return act.name if isinstance(act, Activation) else ""
 
 
-def _classes(rows: Array) -> Array:
-    """The class of each row of outputs or targets (B, k): the arg-max, or > ½ for one column."""
-    if rows.shape[1] == 1:
-        return (rows[:, 0] > 0.5).astype(np.int64)
-    return rows.argmax(axis=1)
-
-
-def _count_correct(a: Array, y: Array) -> int:
-    """How many rows of the output a (B, k) pick the class of the target rows y."""
-    return int(np.count_nonzero(_classes(a) == _classes(y)))
+_count_correct = count_correct  # older private name, kept while callers move to numpynn.metrics

@@ -97,7 +97,7 @@ from .activations import SPEC_KEY, Activation, Identity
 from .errors import InvalidFileError
 from .layers import LAYERS, Layer, build_layers
 from .losses import Loss
-from .network import Network
+from .network import Network, shortcut
 from .optimizers import Optimizer
 
 __all__ = [
@@ -139,6 +139,7 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
 # ------------------------------------------------------------------------------- saving
 
 
+@shortcut("save")
 def save(net: Network, path: PathLike, metadata: Mapping[str, Any] | None = None) -> None:
     """Write ``net`` to ``path`` as a safetensors file, atomically.
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from . import _kernels, optimizers
 from .errors import DivergenceError
-from .network import PIXEL_SCALE, Network, _count_correct
+from .network import PIXEL_SCALE, Network, _count_correct, shortcut
 from .optimizers import Optimizer
 
 Array = np.ndarray
@@ -142,6 +142,7 @@ class _Run:
     abuf: Array = field(repr=False, default_factory=lambda: np.empty(0))  # the block's a_L, for _score
 
 
+@shortcut("fit")
 def fit(
     net: Network,
     x: Any,

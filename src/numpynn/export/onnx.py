@@ -61,7 +61,7 @@ from .. import __version__
 from ..activations import Activation, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from ..errors import NumpynnError
 from ..layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, Reshape
-from ..network import Network
+from ..network import Network, shortcut
 
 if TYPE_CHECKING:
     import onnx
@@ -294,6 +294,7 @@ def describe(net: Network) -> str:
             f"{', '.join(map(str, net.output_shape))}), ONNX opset {OPSET}")
 
 
+@shortcut("to_onnx")
 def save(net: Network, path: str | os.PathLike[str]) -> None:
     """Export ``net`` to the ONNX file ``path``, written atomically (a temporary file
     beside it, then a rename): the file is the old one or the whole new one, never
