@@ -217,7 +217,7 @@ def _model_payload(
             f"refusing to save: weights contain NaN or infinite values (training diverged?); "
             f"{_name(path)} left as it was"
         )
-    from . import __version__
+    from ._version import __version__
 
     tensors: dict[str, np.ndarray] = {}
     for i, layer in enumerate(net.layers):

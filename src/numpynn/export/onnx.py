@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..activations import Activation, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from ..errors import NumpynnError
 from ..layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, Reshape
