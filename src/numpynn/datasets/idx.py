@@ -29,6 +29,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from numpynn._checks import one_line
 from numpynn._io import atomic_write
 from numpynn.errors import InvalidFileError
 
@@ -57,7 +58,7 @@ _FIX = "re-download or re-create the file"
 
 def _bad(path: Path, problem: str) -> InvalidFileError:
     """An InvalidFileError whose message is one line: ``path: problem``."""
-    return InvalidFileError(f"{path}: {' '.join(problem.split())}")
+    return InvalidFileError(f"{path}: {one_line(problem)}")
 
 
 def _shape_str(dims: tuple[int, ...]) -> str:
@@ -129,15 +130,8 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
             raise _bad(path, f"corrupt gzip data ({reason}); re-download the file") from None
 
 
-def _read_stream(
-    f: BinaryIO,
-    path: Path,
-    *,
-    plain_size: int | None = None,
-    gzip_size: int | None = None,
-) -> np.ndarray:
-    """Parse IDX data from ``f``. Exactly one of ``plain_size`` (the file's
-    size) or ``gzip_size`` (the compressed file's size) is given."""
+def _read_header(f: BinaryIO, path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype the IDX header at the start of ``f`` declares."""
     header = _read_upto(f, 4)
     if header[:2] != bytes(len(header[:2])):  # the first two bytes must be zero
         raise _bad(
@@ -169,10 +163,21 @@ def _read_stream(
             f"truncated IDX file: the header declares {ndim} dimensions ({4 * ndim} bytes) "
             f"but only {len(dims_raw)} bytes follow; {_FIX}",
         )
-    dims = struct.unpack(f">{ndim}I", dims_raw)
-    dtype = IDX_DTYPES[code]
+    return struct.unpack(f">{ndim}I", dims_raw), IDX_DTYPES[code]
+
+
+def _read_stream(
+    f: BinaryIO,
+    path: Path,
+    *,
+    plain_size: int | None = None,
+    gzip_size: int | None = None,
+) -> np.ndarray:
+    """Parse IDX data from ``f``. Exactly one of ``plain_size`` (the file's
+    size) or ``gzip_size`` (the compressed file's size) is given."""
+    dims, dtype = _read_header(f, path)
     nbytes = math.prod(dims) * dtype.itemsize
-    header_len = 4 + 4 * ndim
+    header_len = 4 + 4 * len(dims)
     says = f"header says {_shape_str(dims)} {dtype.name} ({nbytes} bytes of data)"
 
     if plain_size is not None:
