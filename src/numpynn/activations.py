@@ -116,7 +116,7 @@ class ReLU(Activation):
 
 
 class LeakyReLU(Activation):
-    """σ(z) = z for z > 0, else αz; σ'(z) = 1 for z > 0, else α."""
+    """σ(z) = z for z > 0, else alpha·z; σ'(z) = 1 for z > 0, else alpha (the slope, 0.01 by default)."""
 
     name = "leaky_relu"
     init = "he"
@@ -165,7 +165,9 @@ class Softmax(Activation):
     """a_j = e^{z_j} / Σ_k e^{z_k}, row by row, computed from z − max(z) so it
     never overflows. Not element-wise: ``delta`` applies the full Jacobian
     ``∂a_i/∂z_j = a_i (1[i=j] − a_j)``. Paired with cross-entropy the network
-    skips this and uses ``δ_L = a − y`` directly."""
+    skips this and uses ``δ_L = (a − y)/B`` directly (``CrossEntropy.output_delta``;
+    B rows in the batch, the loss being their mean), which needs target rows
+    that sum to 1 (docs/math.md, section 3)."""
 
     name = "softmax"
     elementwise = False
