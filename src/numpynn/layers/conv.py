@@ -19,8 +19,11 @@ Backward, given ∂C/∂a (B, O, Ho, Wo), with δ = ∂C/∂z = ∂C/∂a ⊙ σ
                           the correlation of the input with δ
     ∇b  = Σ_rows δ
     ∂C/∂col = δ @ Wmᵀ     then col2im: each patch's gradient is added back where the patch
-                          came from. This is the "full" convolution of δ (dilated by the
-                          stride) with the kernel rotated by 180°: ∂C/∂x = δ ⋆_full rot180(W).
+                          came from. With δ̃ the dilated δ (s − 1 zeros between entries
+                          at stride s; δ̃ = δ at stride 1), this is the full cross-correlation
+                          of δ̃ with the kernel rotated by 180°, i.e. the true (full)
+                          convolution of δ̃ with W: ∂C/∂x_pad = δ̃ ⋆_full rot180(W) = δ̃ ∗ W,
+                          summed over the output channels (docs/conv.md, section 2).
 
 Memory layout. Arrays are (B, C, H, W) to the caller, as in PyTorch, but this
 layer keeps its numbers channels-last in memory (B, H, W, C), as PyTorch's
@@ -208,7 +211,7 @@ class Conv2D(WeightsAndBiases, Layer):
         # ∂C/∂col = δ Wmᵀ, then col2im: each patch's gradient is added back where the patch came
         # from. Done one kernel offset (u, v) at a time, ∂C/∂col[:, (u, v, ·)] = δ W[:, :, u, v],
         # so that each product lands in one contiguous block; summed over (u, v) this is the
-        # full convolution of δ with the kernel rotated by 180°.
+        # full cross-correlation of δ, dilated by the stride, with the kernel rotated by 180°.
         dxp = self.buffer("grad_padded", (B, H + 2 * ph, W + 2 * pw, C), delta.dtype)
         dxp[...] = 0
         grad_patch = self.buffer("grad_patch", (B * Ho * Wo, C), delta.dtype)
