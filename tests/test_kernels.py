@@ -192,6 +192,34 @@ def test_training_compiles_nothing(compiled_backend):
     assert done.stdout.split() == ["c", "False", "False"] and done.stderr == ""
 
 
+@pytest.mark.parametrize("where", ["build/lib.linux-x86_64-cpython-311/numpynn",
+                                   "build/__editable__.numpynn-0.1.0-cp311-cp311-linux_x86_64/numpynn",
+                                   "elsewhere/numpynn"])
+def test_the_c_kernels_are_found_where_an_install_built_them(compiled_backend, tmp_path, where):
+    """The extension is found though it is not beside the package's sources: in the build
+    folder of a ``build_ext`` without ``--inplace``, in a strict editable install's link
+    tree, or in another ``numpynn`` folder on ``sys.path``; so every process (a pytest-xdist
+    worker too) trains with the C kernels that were built."""
+    tree = tmp_path / "tree"
+    shutil.copytree(ROOT / "src" / "numpynn", tree / "src" / "numpynn",
+                    ignore=shutil.ignore_patterns("_fused*.so", "_fused*.pyd", "__pycache__"))
+    assert built(tree / "src") == []
+    (tree / where).mkdir(parents=True)
+    shutil.copy(_kernels._compiled.__file__, tree / where)
+    path = [str(tree / "src")] + ([str(tree / "elsewhere")] if where.startswith("elsewhere") else [])
+    code = ("import numpynn, numpynn._kernels as k\n"
+            "print(numpynn.__file__, ','.join(k.available()), k.backend_name(), k._compiled.__file__,"
+            " sep='|')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": os.pathsep.join(path),
+                                             "NUMPYNN_KERNELS": "auto"})
+    assert done.returncode == 0, done.stderr
+    package, backends, backend, extension = done.stdout.strip().split("|")
+    assert Path(package).parent == tree / "src" / "numpynn", done.stdout  # the copy, not the install
+    assert (backends, backend) == ("numpy,c", "c"), done.stdout
+    assert Path(extension).parent == tree / where, done.stdout
+
+
 # --- the build ----------------------------------------------------------------------------------
 
 

@@ -28,10 +28,53 @@ import numpy as np
 
 Array = np.ndarray
 
-try:
-    from . import _fused as _compiled
-except ImportError:  # not built: no C compiler at install time
-    _compiled = None
+
+def _find_compiled() -> ModuleType | None:
+    """The C extension ``numpynn._fused``, wherever the install put it: beside this file (an
+    editable install builds it in place, a regular one installs it with the package), else the
+    ``_fused`` module of this Python's extension suffix found in a build folder of the source
+    tree (``build/lib.*/numpynn``, ``build/__editable__.*/numpynn``: a strict editable install's
+    link tree, or ``setup.py build_ext`` without ``--inplace``) or in another ``numpynn``
+    folder on ``sys.path``. None where it was not built (no C compiler at install time)."""
+    try:
+        from . import _fused
+
+        return _fused
+    except ImportError:
+        if sys.modules.get(f"{__package__}._fused", False) is None:  # blocked on purpose: not built
+            return None
+    import importlib.machinery
+    import importlib.util
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    root = here.parent.parent if here.parent.name == "src" else here.parent  # the source tree
+    package = sys.modules.get(__package__ or "")
+    folders = [Path(p) for p in getattr(package, "__path__", [])]  # an editable finder's mapping
+    for pattern in ("lib.*/numpynn", "__editable__.*/numpynn"):
+        folders += sorted((root / "build").glob(pattern))
+    folders += [Path(p) / "numpynn" for p in sys.path if p]
+    seen: set[Path] = set()
+    for folder in folders:
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            candidate = folder / f"_fused{suffix}"
+            if candidate in seen or not candidate.is_file():
+                continue
+            seen.add(candidate)
+            spec = importlib.util.spec_from_file_location(f"{__package__}._fused", candidate)
+            if spec is None or spec.loader is None:
+                continue
+            try:
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+            except (ImportError, OSError):  # built for another Python, or a broken file: look on
+                continue
+            sys.modules[spec.name] = module
+            return module
+    return None
+
+
+_compiled = _find_compiled()
 
 BACKENDS = ("numpy", "c", "auto")
 _fast: ModuleType | None = None  # the C kernels while they are in use, else None
