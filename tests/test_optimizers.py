@@ -228,3 +228,43 @@ def test_adam_state_is_reinitialised_for_a_different_parameter_vector():
     np.testing.assert_allclose(opt.m, 0.1 * 2.0)  # fresh moments: (1 − β₁)·g, not carried over
     np.testing.assert_allclose(opt.v, 0.001 * 4.0)
     assert np.isfinite(other).all() and (other < 0).all()
+
+
+# --- AdamW ----------------------------------------------------------------------------------------
+def test_adamw_is_adam_with_decoupled_decay_bit_for_bit():
+    theta, grads = problem("float32")
+    a, b = theta.copy(), theta.copy()
+    ours, reference = nn.AdamW(lr=0.01), nn.Adam(lr=0.01, weight_decay=0.01, decoupled=True)
+    for g in grads:
+        ours.step(a, g.copy())
+        reference.step(b, g.copy())
+    assert np.array_equal(a, b)
+    plain = theta.copy()
+    adam = nn.Adam(lr=0.01)
+    for g in grads:
+        adam.step(plain, g.copy())
+    assert not np.array_equal(a, plain)  # the default decay of 0.01 does act
+
+
+def test_adamw_is_registered_and_round_trips_its_config():
+    opt = optimizers.get("adamw", lr=0.003)
+    assert type(opt) is nn.AdamW and opt.weight_decay == 0.01 and opt.lr == 0.003
+    clone = optimizers.from_config(nn.AdamW(lr=0.02, betas=(0.8, 0.9), weight_decay=0.1).config())
+    assert type(clone) is nn.AdamW
+    assert clone.config() == {"name": "adamw", "lr": 0.02, "betas": [0.8, 0.9], "eps": 1e-8,
+                              "weight_decay": 0.1}
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(lr=0.02, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.3)],
+                         ids=["defaults", "custom"])
+def test_adamw_steps_match_torch_adamw(kwargs):
+    torch = pytest.importorskip("torch")
+    theta, grads = problem("float64", steps=8, seed=3)
+    p = torch.tensor(theta.copy(), requires_grad=True)
+    theirs = torch.optim.AdamW([p], **kwargs)  # the same defaults: lr 1e-3, weight decay 0.01
+    ours = nn.AdamW(**kwargs)
+    for g in grads:
+        ours.step(theta, g.copy())
+        p.grad = torch.tensor(g.copy())
+        theirs.step()
+    np.testing.assert_allclose(theta, p.detach().numpy(), rtol=1e-12, atol=1e-14)

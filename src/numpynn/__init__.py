@@ -13,16 +13,15 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
+from ._version import __version__ as __version__
 
-# public name -> module that defines it
+# The API's fixed names -> the module that defines each. Layer types, optimisers, activations
+# and losses are not listed: ``nn.<Name>`` finds any class in their registries, yours too
+# (a layer after ``@nn.register_layer``).
 _NAMES = {
     "Activation": "activations", "Custom": "activations",
-    "Layer": "layers", "Dense": "layers", "Dropout": "layers", "Flatten": "layers", "Reshape": "layers",
-    "Conv2D": "layers", "MaxPool2D": "layers", "AvgPool2D": "layers",
-    "register_layer": "layers",
-    "Network": "network", "TrainingInterrupted": "training",
-    "SGD": "optimizers", "Adam": "optimizers", "Optimizer": "optimizers",
+    "Layer": "layers", "register_layer": "layers",
+    "Network": "network", "TrainingInterrupted": "training", "Optimizer": "optimizers",
     "gradient_check": "gradcheck", "GradCheckResult": "gradcheck",
     "NumpynnError": "errors", "InvalidFileError": "errors", "DownloadError": "errors",
     "DivergenceError": "errors",
@@ -30,18 +29,20 @@ _NAMES = {
 _MODULES = {
     "activations", "losses", "initializers", "layers", "network", "optimizers", "gradcheck", "augment",
     "errors", "datasets", "serialization", "images", "plots", "training", "recipes", "models", "xor",
-    "export", "sweep",
+    "export", "sweep", "metrics",
 }
+#: (module, registry) of the kinds whose classes ``nn.<Name>`` finds by class name.
+_REGISTRIES = (("layers", "LAYERS"), ("optimizers", "OPTIMIZERS"), ("activations", "ACTIVATIONS"),
+               ("losses", "LOSSES"))
 
-__all__ = [
-    "SGD", "Activation", "Adam", "AvgPool2D", "Conv2D", "Custom", "Dense", "DivergenceError", "DownloadError",
-    "Dropout", "Flatten", "GradCheckResult", "InvalidFileError", "Layer", "MaxPool2D", "Network",
-    "NumpynnError", "Optimizer", "Reshape", "TrainingInterrupted", "__version__", "activations", "augment",
-    "datasets", "errors",
-    "gradcheck", "gradient_check", "images", "initializers", "layers", "load", "losses", "models",
-    "network", "optimizers", "plots", "recipes", "register_layer", "serialization", "sweep", "training",
-    "xor",
-]
+
+def _registered() -> dict[str, Any]:
+    """Every class in the registries above, by class name, read now (not at import)."""
+    found: dict[str, Any] = {}
+    for module, registry in _REGISTRIES:
+        for _, cls in getattr(importlib.import_module(f".{module}", __name__), registry).items():
+            found.setdefault(cls.__name__, cls)
+    return found
 
 
 def load(path: str, **kwargs: Any) -> Network:
@@ -65,10 +66,14 @@ def _bring_shortcut_rooms() -> None:
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__all__":
+        return __dir__()
     if name in _NAMES:
         value = getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
     elif name in _MODULES:
         value = importlib.import_module(f".{name}", __name__)
+    elif name[:1].isupper() and name in (registered := _registered()):
+        return registered[name]  # not cached: a class registered later under that name wins
     else:
         raise AttributeError(f"module 'numpynn' has no attribute {name!r}")
     if name in _GIVE_NETWORKS:
@@ -78,44 +83,9 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return __all__
+    """The public names: the fixed ones, every module, every registered class (read now)."""
+    return sorted({*_NAMES, *_MODULES, *_registered(), "load", "__version__"})
 
 
-if TYPE_CHECKING:  # for type checkers and IDEs
-    from . import (
-        activations,
-        augment,
-        datasets,
-        errors,
-        gradcheck,
-        images,
-        initializers,
-        layers,
-        losses,
-        models,
-        network,
-        optimizers,
-        plots,
-        recipes,
-        serialization,
-        sweep,
-        training,
-        xor,
-    )
-    from .activations import Activation, Custom
-    from .errors import DivergenceError, DownloadError, InvalidFileError, NumpynnError
-    from .gradcheck import GradCheckResult, gradient_check
-    from .layers import (
-        AvgPool2D,
-        Conv2D,
-        Dense,
-        Dropout,
-        Flatten,
-        Layer,
-        MaxPool2D,
-        Reshape,
-        register_layer,
-    )
+if TYPE_CHECKING:  # for the annotations above
     from .network import Network
-    from .optimizers import SGD, Adam, Optimizer
-    from .training import TrainingInterrupted

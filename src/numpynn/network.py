@@ -35,7 +35,8 @@ Array = np.ndarray
 #: export rooms register their functions here when they are imported (``import numpynn``
 #: brings them with :class:`Network`), so the network never imports the rooms above it.
 _SHORTCUTS: dict[str, Callable[..., Any]] = {}
-_SHORTCUT_HOMES = {"fit": "numpynn.training", "save": "numpynn.serialization", "to_onnx": "numpynn.export.onnx"}
+_SHORTCUT_HOMES = {"fit": "numpynn.training", "save": "numpynn.serialization",
+                   "to_onnx": "numpynn.export.onnx"}
 
 
 def shortcut(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

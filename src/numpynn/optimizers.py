@@ -21,6 +21,9 @@ from ._registry import Registry
 
 Array = np.ndarray
 
+#: The optimisers by name; each registers itself where it is defined.
+OPTIMIZERS: Registry[type[Optimizer]] = Registry("optimizer")
+
 
 class Optimizer(ABC):
     """Base class. ``lr`` may be changed between steps (schedules do so)."""
@@ -63,6 +66,7 @@ class Optimizer(ABC):
         return f"{type(self).__name__}({args})"
 
 
+@OPTIMIZERS.register("sgd")
 class SGD(Optimizer):
     """Stochastic gradient descent, optionally with momentum (heavy ball or Nesterov).
 
@@ -126,6 +130,7 @@ class SGD(Optimizer):
         return {"velocity": self.velocity}
 
 
+@OPTIMIZERS.register("adam")
 class Adam(Optimizer):
     """Adam (Kingma & Ba), with L2 weight decay added to the gradient as in
     ``torch.optim.Adam``; ``decoupled=True`` gives AdamW's decoupled decay.
@@ -192,10 +197,28 @@ class Adam(Optimizer):
         return {"m": self.m, "v": self.v}
 
 
-#: The optimisers by name.
-OPTIMIZERS: Registry[type[Optimizer]] = Registry("optimizer")
-OPTIMIZERS.add("sgd", SGD)
-OPTIMIZERS.add("adam", Adam)
+@OPTIMIZERS.register("adamw")
+class AdamW(Adam):
+    """AdamW (Loshchilov & Hutter): Adam with decoupled weight decay, ``torch.optim.AdamW``.
+
+    ``θ ← θ(1 − αλ)`` first, then the Adam step on the undecayed gradient; the decay
+    does not pass through the moments, so every weight shrinks at the same rate.
+    """
+
+    def __init__(
+        self,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.01,
+    ) -> None:
+        super().__init__(lr, betas, eps, weight_decay, decoupled=True)
+
+    def config(self) -> dict[str, Any]:
+        config = super().config()
+        del config["decoupled"]
+        return {**config, "name": "adamw"}
+
 
 
 def from_config(config: dict[str, Any]) -> Optimizer:
