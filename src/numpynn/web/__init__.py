@@ -9,25 +9,32 @@ learn" trains a fresh network in the background and plots its learning curves
 (training and validation) epoch by epoch.
 
 The page is plain HTML, CSS and JavaScript served from the package (no build
-step, no CDN: it works offline). Three modules, each importing only the ones
+step, no CDN: it works offline). The modules, each importing only the ones
 listed after it:
 
+- :mod:`numpynn.web.launch`: :func:`make_server` (a network, its training job
+  and the server, put together) and :func:`serve`;
 - :mod:`numpynn.web.http`: the standard library's ``http.server`` (and why),
-  routes, limits, Host checks, static files, :func:`make_server`, :func:`serve`;
+  routes, limits, Host and Origin checks, static files, the server's life cycle;
 - :mod:`numpynn.web.trainer`: "watch it learn" in a background thread, and the
   cached default model;
 - :mod:`numpynn.web.api`: the JSON API (documented there): what a network makes
-  of one drawing, its hidden layers of any kind, the saliency, the model in use.
+  of one drawing, its hidden layers of any kind, the saliency, the model in use;
+- ``numpynn.web._json`` (JSON-safe numbers, :class:`ApiError`) and
+  ``numpynn.web._log`` (one line per event in the server's log).
 """
 
 from __future__ import annotations
 
+from ._json import ApiError
 from .api import App, analyse, check_network, hidden_layers
-from .http import MAX_BODY_BYTES, WebServer, make_server, serve
+from .http import MAX_BODY_BYTES, WebServer
+from .launch import make_server, serve
 from .trainer import Trainer, default_model_path, load_or_train_default
 
 __all__ = [
     "MAX_BODY_BYTES",
+    "ApiError",
     "App",
     "Trainer",
     "WebServer",

@@ -2,7 +2,8 @@
 
 The HTTP side (routes, limits, refusals) is :mod:`numpynn.web.http`; the
 "watch it learn" job is :mod:`numpynn.web.trainer`. This module knows
-networks and inputs only: it imports neither of them.
+networks and inputs only: it imports neither of them (the job is whatever
+:class:`TrainingJob` describes; :mod:`~numpynn.web.trainer` imports this module).
 
 JSON API
 --------
@@ -90,19 +91,19 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import math
 import re
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
+from .._checks import one_line
+from ..metrics import classes
 from ..network import Network
+from ._json import ApiError, num, nums
 
-if TYPE_CHECKING:
-    from .trainer import Trainer
-
-__all__ = ["MAX_IMAGE_PIXELS", "ApiError", "App", "analyse", "check_network", "describe", "hidden_layers"]
+__all__ = ["MAX_IMAGE_PIXELS", "App", "TrainingJob", "analyse", "check_network", "describe", "hidden_layers",
+           "parse_image"]
 
 #: Largest picture (width x height) /api/predict decodes; checked before decoding.
 MAX_IMAGE_PIXELS = 4_000_000
@@ -117,34 +118,6 @@ SALIENCY_METHOD = (
 #: Extra random inputs run alongside the drawing to tell layers that pass their input through.
 _PROBES = 2
 _DATA_URL = re.compile(r"^data:image/[A-Za-z0-9.+-]+;base64,", re.ASCII)
-
-
-class ApiError(Exception):
-    """An error answered as ``{"error": message}`` with an HTTP status."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = int(status)
-        self.message = message
-        self.headers = headers or {}
-
-
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
-
-
-def _num(value: Any, digits: int = 6) -> float | None:
-    """A JSON-safe float (non-finite values become null), ``digits`` significant."""
-    if value is None:
-        return None
-    v = float(value)
-    if not math.isfinite(v):
-        return None
-    return float(f"{v:.{digits}g}")
-
-
-def _nums(values: Any, digits: int = 5) -> list[float | None]:
-    return [_num(v, digits) for v in np.asarray(values, dtype=np.float64).ravel()]
 
 
 # ----------------------------------------------------------------------------- the network
@@ -207,9 +180,9 @@ def _for_drawing(values: np.ndarray) -> tuple[str, Any]:
     ``("maps", channels of rows)``."""
     if values.ndim in (2, 3):
         maps = values.reshape(-1, *values.shape[-2:])
-        flat = np.array(_nums(maps, 4), dtype=object)
+        flat = np.array(nums(maps, 4), dtype=object)
         return "maps", flat.reshape(maps.shape).tolist()
-    return "units", _nums(values, 4)
+    return "units", nums(values, 4)
 
 
 def hidden_layers(net: Network, x: np.ndarray) -> list[dict[str, Any]]:
@@ -263,19 +236,19 @@ def analyse(net: Network, x: np.ndarray) -> dict[str, Any]:
     net = net.copy("float64")
     x64 = np.asarray(x, dtype=np.float64).reshape(1, *net.input_shape)
     layers = hidden_layers(net, x64)
-    probs = net.predict(x64)[0]
-    digit = int(np.argmax(probs))
+    rows = net.predict(x64)
+    probs, digit = rows[0], int(classes(rows)[0])
     grad = np.zeros((1, probs.size))
     grad[0, digit] = 1.0 / max(float(probs[digit]), 1e-300)
     saliency = net.input_gradient(x64, grad)[0]
     return {
         "digit": digit,
-        "probability": _num(probs[digit]),
-        "probabilities": _nums(probs, 6),
-        "input": _nums(x64, 4),
+        "probability": num(probs[digit]),
+        "probabilities": nums(probs, 6),
+        "input": nums(x64, 4),
         "layers": layers,
-        "saliency": _nums(saliency, 4),
-        "saliency_max": _num(np.abs(saliency).max()),
+        "saliency": nums(saliency, 4),
+        "saliency_max": num(np.abs(saliency).max()),
         "saliency_method": SALIENCY_METHOD,
     }
 
@@ -313,9 +286,9 @@ def parse_image(payload: Any) -> np.ndarray:
         try:
             return images.preprocess(raw)
         except InvalidFileError as e:
-            raise ApiError(400, _one_line(e)) from None
+            raise ApiError(400, one_line(e)) from None
         except ValueError as e:  # e.g. "no ink found: the image looks blank"
-            raise ApiError(400, f"{_one_line(e)}: draw a digit first") from None
+            raise ApiError(400, f"{one_line(e)}: draw a digit first") from None
     values = payload["image"]
     if isinstance(values, list) and len(values) == IMAGE_SIDE and all(isinstance(r, list) for r in values):
         values = [v for row in values for v in row]
@@ -332,7 +305,7 @@ def parse_image(payload: Any) -> np.ndarray:
     try:
         return images.preprocess(x.astype(np.float32))
     except ValueError as e:
-        raise ApiError(400, f"{_one_line(e)}: draw a digit first") from None
+        raise ApiError(400, f"{one_line(e)}: draw a digit first") from None
 
 
 def _check_image_size(raw: bytes) -> None:
@@ -354,13 +327,28 @@ def _check_image_size(raw: bytes) -> None:
 # ----------------------------------------------------------------------------- the app
 
 
+class TrainingJob(Protocol):
+    """What the server asks of a "watch it learn" job (:class:`numpynn.web.trainer.Trainer` is one)."""
+
+    @property
+    def state(self) -> str: ...
+
+    def start(self) -> dict[str, Any]: ...
+
+    def status(self, pixels: bool = False) -> dict[str, Any]: ...
+
+    def stop(self, timeout: float | None = 10.0) -> None: ...
+
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
 class App:
     """The state behind the server: the network in use and the training job.
 
     ``net`` may be None: /api/predict then answers 503 until a training job
-    has produced a network. ``trainer`` is the "watch it learn" job
-    (a :class:`~numpynn.web.trainer.Trainer`, which :func:`~numpynn.web.make_server`
-    attaches; None: the server does not train).
+    has produced a network. ``trainer`` is the "watch it learn" job (a
+    :class:`TrainingJob`: the :class:`~numpynn.web.trainer.Trainer` that
+    :func:`~numpynn.web.make_server` attaches; None: the server does not train).
     """
 
     def __init__(self, net: Network | None, source: str = "", *, verbose: bool = False) -> None:
@@ -370,7 +358,7 @@ class App:
         self.generation = 0
         self.source = "none yet"
         self.verbose = verbose
-        self.trainer: Trainer | None = None
+        self.trainer: TrainingJob | None = None
         if net is not None:
             self.set_network(net, source or "a network given in Python")
 
@@ -414,7 +402,7 @@ class App:
             "generation": generation,
             **layout,
             "dataset": net.metadata.get("dataset"),
-            "test_accuracy": _num(acc) if isinstance(acc, (int, float)) else None,
+            "test_accuracy": num(acc) if isinstance(acc, (int, float)) else None,
         }
 
     def predict(self, payload: Any) -> dict[str, Any]:

@@ -2,8 +2,9 @@
 
 The endpoints and their answers are documented in :mod:`numpynn.web.api`
 (what a network makes of a drawing) and :mod:`numpynn.web.trainer` (the
-"watch it learn" job); this module is the plumbing: routes, limits, refusals,
-the server's life cycle and :func:`serve`.
+"watch it learn" job); this module is the plumbing: routes, limits, refusals
+and the server's life cycle. It serves an :class:`~numpynn.web.api.App`;
+:mod:`numpynn.web.launch` puts one together with its training job.
 
 Why the standard library's :class:`http.server.ThreadingHTTPServer`
 --------------------------------------------------------------------
@@ -34,25 +35,22 @@ import contextlib
 import errno
 import ipaddress
 import json
-import os
 import socket
 import socketserver
 import sys
 import threading
-import traceback
-import webbrowser
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ..network import Network
-from .api import ApiError, App, _one_line, check_network, describe
-from .trainer import Trainer, _say, load_or_train_default
+from .._checks import one_line
+from ._json import ApiError
+from ._log import log_failure
+from .api import App, TrainingJob
 
-__all__ = ["MAX_BODY_BYTES", "REQUEST_TIMEOUT", "STATIC_DIR", "Handler", "WebServer", "is_loopback",
-           "make_server", "serve"]
+__all__ = ["MAX_BODY_BYTES", "REQUEST_TIMEOUT", "STATIC_DIR", "Handler", "WebServer", "is_loopback"]
 
 #: Largest request body accepted (a 280x280 drawing as a PNG data URL is ~20 KiB).
 MAX_BODY_BYTES = 1024 * 1024
@@ -154,7 +152,7 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         if self.request_version == "HTTP/0.9":  # an unreadable request line: answer with headers all the same
             self.request_version = "HTTP/1.0"
-        self._send_json(code, {"error": _one_line(message or phrase)}, close=True)
+        self._send_json(code, {"error": one_line(message or phrase)}, close=True)
 
     def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None,
               close: bool = False) -> None:
@@ -220,7 +218,7 @@ class Handler(BaseHTTPRequestHandler):
         except UnicodeDecodeError:
             raise ApiError(400, "the body is not UTF-8 text") from None
         except (ValueError, RecursionError) as e:
-            raise ApiError(400, f"malformed JSON: {_one_line(e)}") from None
+            raise ApiError(400, f"malformed JSON: {one_line(e)}") from None
 
     def _discard(self, length: int) -> None:
         left = length
@@ -307,7 +305,7 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/api/model":
             self._send_json(200, app.model_info())
 
-    def _trainer(self) -> Trainer:
+    def _trainer(self) -> TrainingJob:
         trainer = self.server.app.trainer
         if trainer is None:
             raise ApiError(503, "this server does not train networks")
@@ -327,13 +325,8 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def _log_failure(what: str, e: BaseException) -> None:
-    """One line in the server's log for a failure in the server itself (a traceback with
-    ``NUMPYNN_DEBUG=1``)."""
-    if os.environ.get("NUMPYNN_DEBUG"):
-        traceback.print_exception(e, file=sys.stderr)
-    else:
-        _say(f"numpynn serve: error in {what}: {type(e).__name__}: {_one_line(e)[:300]} "
-             "(NUMPYNN_DEBUG=1 shows where)")
+    """One line in the server's log for a failure in the server itself."""
+    log_failure(f"error in {what}", e, " (NUMPYNN_DEBUG=1 shows where)")
 
 
 class WebServer(ThreadingHTTPServer):
@@ -367,7 +360,7 @@ class WebServer(ThreadingHTTPServer):
         try:
             super().__init__((host, port), Handler)
         except OSError as e:
-            why = e.strerror or _one_line(e)
+            why = e.strerror or one_line(e)
             hint = " (is another server using it? try another port, or 0 for any free one)" \
                 if e.errno == errno.EADDRINUSE else ""
             raise OSError(e.errno, f"cannot listen on {host} port {port}: {why}{hint}") from None
@@ -451,75 +444,3 @@ class WebServer(ThreadingHTTPServer):
 
     def __exit__(self, *exc: Any) -> None:
         self.shutdown()
-
-
-def make_server(
-    net: Network | None,
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    *,
-    source: str = "",
-    train_data: Any = None,
-    train_layers: tuple[int, ...] | None = None,
-    train_recipe: Any = None,
-    verbose: bool = False,
-    request_timeout: float = REQUEST_TIMEOUT,
-) -> WebServer:
-    """A ready-to-run server for ``net`` (None: no network until "watch it learn" trains one).
-
-    ``port=0`` picks a free port (see ``server.port`` / ``server.url``). Run it
-    with ``server.serve_forever()`` (blocking) or ``server.start()`` (a
-    background thread) and end it with ``server.shutdown()``.
-
-    ``train_data`` (a :class:`~numpynn.datasets.Dataset`; default the bundled
-    MNIST sample), ``train_layers`` (default 784-128-64-10) and
-    ``train_recipe`` (a :class:`~numpynn.recipes.Recipe`; default
-    :func:`~numpynn.web.trainer.web_recipe`: 10 epochs, each scored on a
-    validation split of a tenth of the training images) set up "watch it
-    learn"; ``verbose`` logs every request to stderr; ``request_timeout`` is how long a
-    connection may sit idle or stall in the middle of a request before it is closed.
-    """
-    app = App(net, source, verbose=verbose)
-    app.trainer = Trainer(app, train_data, train_layers, train_recipe)
-    return WebServer(app, host, port, request_timeout)
-
-
-# ----------------------------------------------------------------------------- serve
-
-
-def serve(
-    model: str | Path | None = None,
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    open_browser: bool = False,
-    progress: bool = True,
-) -> None:
-    """Serve the page for ``model`` (a saved network; None: the cached web model,
-    trained first if missing) until Ctrl-C."""
-    if model is None:
-        net, source = load_or_train_default(progress=progress)
-    else:
-        from ..serialization import load
-
-        net = load(model)
-        check_network(net)
-        source = f"{model} ({describe(net, accuracy=True)})"
-    if not is_loopback(host):
-        _say(f"numpynn serve: warning: listening on {host}: anyone who can reach this machine can use "
-             "the page and its API (no authentication, no TLS); use --host 127.0.0.1 to keep it local")
-    server = make_server(net, host, port, source=source)
-
-    def opener() -> None:
-        with contextlib.suppress(Exception):
-            webbrowser.open(server.url)
-
-    print(f"numpynn serve: model {source}", flush=True)
-    print(f"numpynn serve: open {server.url} (Ctrl-C to stop)", flush=True)
-    if open_browser:
-        threading.Thread(target=opener, daemon=True).start()
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        print("numpynn serve: stopped", flush=True)
-    finally:
-        server.shutdown()

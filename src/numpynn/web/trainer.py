@@ -8,18 +8,19 @@ the end. The ten test digits that "watch it learn" shows are only shown.
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._checks import one_line
+from ..metrics import PIXEL_SCALE, classes
 from ..network import Network
-from .api import ApiError, App, _num, _one_line, check_network, describe
+from ._json import ApiError, num
+from ._log import log_failure, say
+from .api import App, check_network, describe
 
 __all__ = ["N_TEST_DIGITS", "WEB_RECIPE_EPOCHS", "Trainer", "default_model_path", "load_or_train_default",
            "web_recipe"]
@@ -28,10 +29,6 @@ __all__ = ["N_TEST_DIGITS", "WEB_RECIPE_EPOCHS", "Trainer", "default_model_path"
 WEB_RECIPE_EPOCHS = 10
 #: The test digits shown while a network learns: the first of each class.
 N_TEST_DIGITS = 10
-
-
-def _say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
 
 
 def web_recipe() -> Any:
@@ -119,7 +116,7 @@ class Trainer:
                 self._pick_digits(data)
         except Exception as e:
             with self._lock:
-                self._state, self._error = "failed", f"could not load the training data: {_one_line(e)}"
+                self._state, self._error = "failed", f"could not load the training data: {one_line(e)}"
             raise ApiError(500, self._error) from None
         with self._lock:
             self._stop.clear()
@@ -151,7 +148,8 @@ class Trainer:
     def _record_predictions(self, net: Network, epoch: int) -> None:
         assert self._digits_x is not None
         probs = net.predict(self._digits_x)
-        preds = [{"digit": int(np.argmax(p)), "probability": _num(p.max(), 4)} for p in probs]
+        preds = [{"digit": int(c), "probability": num(p.max(), 4)}
+                 for c, p in zip(classes(probs), probs, strict=True)]
         with self._lock:
             self._predictions, self._predictions_epoch = preds, epoch
 
@@ -168,7 +166,7 @@ class Trainer:
                 with self._lock:
                     for key in self._history:
                         value = row.get(key)
-                        self._history[key].append(int(value) if key == "epoch" else _num(value))
+                        self._history[key].append(int(value) if key == "epoch" else num(value))
                 self._record_predictions(net, epoch)
                 return self._stop.is_set()
 
@@ -179,12 +177,9 @@ class Trainer:
                 self.app.set_network(net, "trained in the page (watch it learn)")
                 state = "done"
         except Exception as e:  # reported in the status (and one line in the log), never raised
-            if os.environ.get("NUMPYNN_DEBUG"):
-                traceback.print_exc(file=sys.stderr)
-            else:
-                _say(f"numpynn serve: the training job failed: {type(e).__name__}: {_one_line(e)[:300]}")
+            log_failure("the training job failed", e)
             with self._lock:
-                self._error = _one_line(e) or type(e).__name__
+                self._error = one_line(e) or type(e).__name__
             state = "failed"
         with self._lock:
             self._state = state
@@ -202,14 +197,14 @@ class Trainer:
                 "digits": {"labels": list(self._digits_y)},
                 "predictions": list(self._predictions),
                 "predictions_epoch": self._predictions_epoch,
-                "seconds": _num((self._finished or time.time()) - self._started, 4) if self._started else 0.0,
+                "seconds": num((self._finished or time.time()) - self._started, 4) if self._started else 0.0,
                 "error": self._error,
                 "model_generation": self.app.generation,
             }
             if pixels and self._digits_x is not None:
                 x = self._digits_x
                 if x.dtype != np.uint8:
-                    x = np.rint(np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8)
+                    x = np.rint(np.clip(x, 0.0, 1.0) / PIXEL_SCALE).astype(np.uint8)
                 out["digits"]["pixels"] = x.astype(int).tolist()
         return out
 
@@ -240,31 +235,31 @@ def load_or_train_default(progress: bool = True, path: Path | None = None) -> tu
             check_network(net)
             return net, f"{path} ({describe(net, accuracy=True)})"
         except (InvalidFileError, OSError, ValueError) as e:
-            _say(f"numpynn serve: warning: the cached model is unusable ({_one_line(e)}); training a new one")
+            say(f"numpynn serve: warning: the cached model is unusable ({one_line(e)}); training a new one")
     recipe = web_recipe()
     data = datasets.load("mnist-sample", download=False, progress=False)
     net = mlp()
-    _say(f"numpynn serve: no model given and none cached: training {describe(net)} "
+    say(f"numpynn serve: no model given and none cached: training {describe(net)} "
          f"on the bundled {data.n_train:,} MNIST digits ({recipe.epochs} epochs, once; about 10 s)")
 
     def on_epoch(epoch: int, row: dict[str, Any]) -> None:
         if progress:
             val = row.get("val_accuracy")
-            _say(f"  epoch {epoch:>2}/{recipe.epochs}  loss {row['loss']:.4f}"
+            say(f"  epoch {epoch:>2}/{recipe.epochs}  loss {row['loss']:.4f}"
                  + (f"  validation accuracy {100 * val:.1f}%" if val is not None else ""))
 
     net, _ = train_classifier(data, net, recipe, progress=progress, callback=on_epoch)
     acc = net.metadata.get("test_accuracy")
     if progress and isinstance(acc, float):
-        _say(f"  test accuracy {100 * acc:.1f}% (the test set, once, after training)")
+        say(f"  test accuracy {100 * acc:.1f}% (the test set, once, after training)")
     from .._io import make_folder
     from ..errors import WriteError
 
     try:
         make_folder(path.parent)
         net.save(str(path))
-        _say(f"numpynn serve: model saved to {path}")
+        say(f"numpynn serve: model saved to {path}")
     except WriteError as e:  # the page works without the cache: it trains again next time
-        _say(f"numpynn serve: warning: {_one_line(e)}; serving the model without caching it "
+        say(f"numpynn serve: warning: {one_line(e)}; serving the model without caching it "
              "(set NUMPYNN_DATA to a writable folder)")
     return net, f"{path} ({describe(net, accuracy=True)})"
