@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -29,6 +29,20 @@ from ._registry import Registry
 from .initializers import INITIALIZERS
 
 Array = np.ndarray
+
+
+#: The built-in activations by name; each registers itself where it is defined
+#: (``linear`` is another name for ``identity``).
+ACTIVATIONS: Registry[type[Activation]] = Registry("activation")
+A = TypeVar("A", bound="type[Activation]")
+_ALIASES = {"identity": ("linear",)}
+
+
+def register_activation(cls: A) -> A:
+    """Class decorator: register an :class:`Activation` subclass under its ``name``, so that
+    layers, the CLI's choices, model files and ``nn.<ClassName>`` find it."""
+    ACTIVATIONS.add(cls.name, cls, *_ALIASES.get(cls.name, ()))
+    return cls
 
 
 class Activation(ABC):
@@ -69,6 +83,7 @@ class Activation(ABC):
         return f"{type(self).__name__}()"
 
 
+@register_activation
 class Sigmoid(Activation):
     """σ(z) = 1 / (1 + e^{−z}), computed as ½ tanh(z/2) + ½ (never overflows);
     σ'(z) = σ(z) (1 − σ(z))."""
@@ -86,6 +101,7 @@ class Sigmoid(Activation):
         return _kernels.sigmoid_delta(grad_a, a)
 
 
+@register_activation
 class Tanh(Activation):
     """σ(z) = tanh z; σ'(z) = 1 − tanh² z."""
 
@@ -98,6 +114,7 @@ class Tanh(Activation):
         return 1.0 - a * a
 
 
+@register_activation
 class ReLU(Activation):
     """σ(z) = max(z, 0); σ'(z) = 1 for z > 0, else 0."""
 
@@ -115,6 +132,7 @@ class ReLU(Activation):
         return np.multiply(grad_a, z > 0, out=grad_a)
 
 
+@register_activation
 class LeakyReLU(Activation):
     """σ(z) = z for z > 0, else alpha·z; σ'(z) = 1 for z > 0, else alpha (the slope, 0.01 by default)."""
 
@@ -143,6 +161,7 @@ class LeakyReLU(Activation):
         return f"LeakyReLU(alpha={self.alpha})"
 
 
+@register_activation
 class Identity(Activation):
     """σ(z) = z; σ'(z) = 1 (a linear layer, e.g. for regression)."""
 
@@ -161,6 +180,7 @@ class Identity(Activation):
         return grad_a
 
 
+@register_activation
 class Softmax(Activation):
     """a_j = e^{z_j} / Σ_k e^{z_k}, row by row, computed from z − max(z) so it
     never overflows. Not element-wise: ``delta`` applies the full Jacobian
@@ -231,10 +251,6 @@ class Custom(Activation):
         return f"Custom(name={self.name!r})"
 
 
-#: The built-in activations by name (``linear`` is another name for ``identity``).
-ACTIVATIONS: Registry[type[Activation]] = Registry("activation")
-for _cls in (Sigmoid, Tanh, ReLU, LeakyReLU, Identity, Softmax):
-    ACTIVATIONS.add(_cls.name, _cls, *(("linear",) if _cls is Identity else ()))
 
 
 def get(activation: str | Activation | dict[str, Any]) -> Activation:

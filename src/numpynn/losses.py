@@ -18,6 +18,7 @@ output (softmax or sigmoid) the σ' cancels and ``δ_L = (a − y)/B``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import TypeVar
 
 import numpy as np
 
@@ -25,6 +26,19 @@ from ._registry import Registry
 from .activations import Activation, Sigmoid, Softmax
 
 Array = np.ndarray
+
+
+#: The built-in losses by name; each registers itself where it is defined
+#: (``mse`` is another name for ``squared_error``).
+LOSSES: Registry[type[Loss]] = Registry("loss")
+L = TypeVar("L", bound="type[Loss]")
+_ALIASES = {"squared_error": ("mse",)}
+
+
+def register_loss(cls: L) -> L:
+    """Class decorator: register a :class:`Loss` subclass under its ``name``."""
+    LOSSES.add(cls.name, cls, *_ALIASES.get(cls.name, ()))
+    return cls
 
 
 class Loss(ABC):
@@ -58,6 +72,7 @@ class Loss(ABC):
         return f"{type(self).__name__}()"
 
 
+@register_loss
 class SquaredError(Loss):
     """C = ½ Σ_j (y_j − a_j)², averaged over the batch; ∂C/∂a = (a − y)/B."""
 
@@ -73,6 +88,7 @@ class SquaredError(Loss):
         return g
 
 
+@register_loss
 class CrossEntropy(Loss):
     """Cross-entropy after a softmax (categorical) or a sigmoid (binary) output.
 
@@ -114,10 +130,6 @@ class CrossEntropy(Loss):
         raise TypeError("cross_entropy computes δ_L = (a − y)/B directly; use output_delta")
 
 
-#: The built-in losses by name (``mse`` is another name for ``squared_error``).
-LOSSES: Registry[type[Loss]] = Registry("loss")
-LOSSES.add("squared_error", SquaredError, "mse")
-LOSSES.add("cross_entropy", CrossEntropy)
 
 
 def get(loss: str | Loss) -> Loss:
