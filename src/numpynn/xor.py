@@ -7,6 +7,11 @@ has local minima: from about one initialisation in five, gradient descent
 settles on a wrong answer. :func:`train_xor` detects that (no convergence
 within ``patience`` epochs) and restarts from a fresh initialisation drawn
 from the same seed, and says so in its result.
+
+This module is the XOR demonstration (the network, its training and restarts,
+behind ``numpynn xor`` and the XOR plots); the truth table itself is data, and
+lives in :func:`numpynn.datasets.xor` like every data set. :data:`X` and
+:data:`Y` are that table in float64.
 """
 
 from __future__ import annotations
@@ -21,8 +26,11 @@ from .datasets.xor import xor
 from .layers import Dense
 from .network import Network
 from .optimizers import SGD
+from .training import fit
 
 X, Y = xor(np.float64)  # the truth table: X (4, 2), Y (4, 1)
+
+__all__ = ["X", "Y", "XorResult", "train_xor", "xor_network"]
 
 
 @dataclass
@@ -60,6 +68,19 @@ def xor_network(seed: int | None = 0, dtype: str = "float64") -> Network:
     )
 
 
+def _attempt_seed(seed: int, restarts: int) -> int:
+    """The seed of the attempt after ``restarts`` restarts: ``seed`` itself first, then
+    one drawn from the seed sequence ``[seed, restarts]``."""
+    if restarts == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, restarts]).generate_state(1)[0])
+
+
+def _within(outputs: np.ndarray, tolerance: float) -> bool:
+    """Every output ``(4,)`` within ``tolerance`` of its XOR target."""
+    return bool(np.all(np.abs(outputs - Y[:, 0]) < tolerance))
+
+
 def train_xor(
     seed: int = 0,
     epochs: int = 5000,
@@ -81,8 +102,7 @@ def train_xor(
     total = 0
     restarts = 0
     while True:
-        net = xor_network(seed if restarts == 0 else int(np.random.SeedSequence([seed, restarts])
-                                                         .generate_state(1)[0]))
+        net = xor_network(_attempt_seed(seed, restarts))
         may_restart = restarts < max_restarts
 
         def check(epoch: int, logs: dict[str, Any], net: Network = net,
@@ -90,15 +110,14 @@ def train_xor(
             """Stop when converged, or when stuck long enough to restart."""
             if epoch % check_every:
                 return False
-            converged = bool(np.all(np.abs(net.layers[-1].a - Y) < tolerance))
-            return converged or (epoch >= patience and may_restart)
+            return _within(net.layers[-1].a[:, 0], tolerance) or (epoch >= patience and may_restart)
 
-        history = net.fit(X, Y, epochs=epochs, batch_size=4, optimizer=SGD(lr=lr), progress=False,
-                          shuffle=False, callback=check)
+        history = fit(net, X, Y, epochs=epochs, batch_size=4, optimizer=SGD(lr=lr), progress=False,
+                      shuffle=False, callback=check)
         ran = history["epoch"][-1]
         total += ran
         outputs = net.predict(X)[:, 0]
-        converged = bool(np.all(np.abs(outputs - Y[:, 0]) < tolerance))
+        converged = _within(outputs, tolerance)
         if converged or restarts >= max_restarts or ran >= epochs:
             break
         restarts += 1

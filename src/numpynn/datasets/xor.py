@@ -1,4 +1,8 @@
-"""The XOR problem: the smallest data set a linear model cannot fit."""
+"""The XOR problem: the smallest data set a linear model cannot fit.
+
+The data only; the 2-2-1 network that learns it (``numpynn xor``, with restarts
+out of local minima) is :mod:`numpynn.xor`.
+"""
 
 from __future__ import annotations
 
