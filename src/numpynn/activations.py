@@ -76,6 +76,14 @@ class Activation(ABC):
         """Constructor arguments (JSON values), so that ``type(self)(**config())`` is the same σ."""
         return {}
 
+    #: Why σ cannot be written as ONNX operators (None: :meth:`to_onnx` writes it).
+    onnx_unsupported: str | None = None
+
+    def to_onnx(self, graph: Any, z: str) -> str:
+        """Add σ's ONNX operator to ``graph`` (see :meth:`numpynn.layers.Layer.to_onnx`) for the
+        tensor named ``z``; return the name of a = σ(z). The default has no rule."""
+        raise NotImplementedError(f"{self.name} has no ONNX rule")
+
     def __call__(self, z: Array) -> Array:
         return self.forward(np.asarray(z))
 
@@ -100,6 +108,9 @@ class Sigmoid(Activation):
         # δ = ∂C/∂a ⊙ a ⊙ (1 − a)
         return _kernels.sigmoid_delta(grad_a, a)
 
+    def to_onnx(self, graph: Any, z: str) -> str:
+        return graph.node("Sigmoid", [z])
+
 
 @register_activation
 class Tanh(Activation):
@@ -112,6 +123,9 @@ class Tanh(Activation):
 
     def derivative(self, z: Array, a: Array) -> Array:
         return 1.0 - a * a
+
+    def to_onnx(self, graph: Any, z: str) -> str:
+        return graph.node("Tanh", [z])
 
 
 @register_activation
@@ -130,6 +144,9 @@ class ReLU(Activation):
     def delta(self, grad_a: Array, z: Array, a: Array) -> Array:
         # δ = ∂C/∂a ⊙ 1[z > 0] (a product, not a masked assignment: about 15x faster)
         return np.multiply(grad_a, z > 0, out=grad_a)
+
+    def to_onnx(self, graph: Any, z: str) -> str:
+        return graph.node("Relu", [z])
 
 
 @register_activation
@@ -160,6 +177,9 @@ class LeakyReLU(Activation):
     def __repr__(self) -> str:
         return f"LeakyReLU(alpha={self.alpha})"
 
+    def to_onnx(self, graph: Any, z: str) -> str:
+        return graph.node("LeakyRelu", [z], alpha=self.alpha)
+
 
 @register_activation
 class Identity(Activation):
@@ -178,6 +198,9 @@ class Identity(Activation):
 
     def delta(self, grad_a: Array, z: Array, a: Array) -> Array:
         return grad_a
+
+    def to_onnx(self, graph: Any, z: str) -> str:
+        return z  # a = z: no operator
 
 
 @register_activation
@@ -209,6 +232,9 @@ class Softmax(Activation):
         grad_a *= a
         return grad_a
 
+    def to_onnx(self, graph: Any, z: str) -> str:
+        return graph.node("Softmax", [z], axis=-1)  # over each sample's outputs, as numpynn
+
 
 class Custom(Activation):
     """A user-defined activation from a function and its derivative, both
@@ -231,6 +257,8 @@ class Custom(Activation):
         if init not in INITIALIZERS:
             raise ValueError(f"unknown init {init!r}: use one of {', '.join(INITIALIZERS.names())}")
         self.fn, self.dfn, self.name, self.init = fn, dfn, str(name), init
+
+    onnx_unsupported = "a user-defined activation is Python code, which ONNX operators cannot hold"
 
     def forward(self, z: Array, out: Array | None = None) -> Array:
         a = np.asarray(self.fn(z), dtype=z.dtype)

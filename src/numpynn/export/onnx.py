@@ -58,9 +58,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from .._version import __version__
-from ..activations import Activation, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from ..activations import Activation
 from ..errors import NumpynnError
-from ..layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, Reshape
+from ..layers import Layer
 from ..network import Network, shortcut
 
 if TYPE_CHECKING:
@@ -169,77 +169,40 @@ class OnnxGraph:
 
     def activation(self, activation: Activation, z: str) -> str:
         """σ applied to the tensor ``z``, by the activation's rule."""
-        rule = ACTIVATION_RULES.get(type(activation))
+        rule = activation_rule(activation)
         if rule is None:
-            raise ExportError(f"cannot export layer {self.index} ({self.layer.name if self.layer else '?'}) "
-                              f"to ONNX: its activation {activation.name!r} ({type(activation).__name__}) "
-                              "has no ONNX rule; use a built-in activation "
-                              f"({', '.join(sorted(cls.name for cls in ACTIVATION_RULES))})")
+            layer = self.layer.name if self.layer else "?"
+            raise _cannot(f"layer {self.index} ({layer}): its activation {activation.name!r}", activation,
+                          "; use a built-in activation")
         return rule(activation, self, z)
 
 
-# --- the rules ----------------------------------------------------------------------------
-@register_rule(Dense)
-def _dense(layer: Dense, g: OnnxGraph, x: str) -> str:
-    z = g.node("Gemm", [x, g.param("W"), g.param("b")])  # z = x W + b   (x (N, n_in), W (n_in, n_out))
-    return g.activation(layer.activation, z)  # a = σ(z)
+# --- finding a rule ------------------------------------------------------------------------
+def _cannot(what: str, thing: Any, choices: str) -> ExportError:
+    reason = getattr(thing, "onnx_unsupported", None) or f"{type(thing).__name__} has no ONNX rule"
+    return ExportError(f"cannot export {what} to ONNX: {reason}{choices}")
 
 
-@register_rule(Dropout)
-def _dropout(layer: Dropout, g: OnnxGraph, x: str) -> str:
-    return x  # y = x at inference
+def layer_rule(layer: Layer) -> Rule | None:
+    """How ``layer`` is exported: a rule given with :func:`register_rule`, else the layer's own
+    :meth:`~numpynn.layers.Layer.to_onnx`; None when it has neither."""
+    rule = RULES.get(type(layer))
+    if rule is not None:
+        return rule
+    if type(layer).to_onnx is not Layer.to_onnx and layer.onnx_unsupported is None:
+        return type(layer).to_onnx
+    return None
 
 
-@register_rule(Flatten)
-def _flatten(layer: Flatten, g: OnnxGraph, x: str) -> str:
-    return g.node("Flatten", [x], axis=1)  # (N, d1, d2, …) -> (N, d1·d2·…)
-
-
-@register_rule(Reshape)
-def _reshape(layer: Reshape, g: OnnxGraph, x: str) -> str:
-    shape = g.constant("shape", np.array([0, *layer.shape], np.int64))  # 0: keep N
-    return g.node("Reshape", [x, shape])
-
-
-@register_rule(Conv2D)
-def _conv2d(layer: Conv2D, g: OnnxGraph, x: str) -> str:
-    (ph, pw) = layer.padding  # ONNX pads: [top, left, bottom, right]
-    z = g.node("Conv", [x, g.param("W"), g.param("b")], kernel_shape=list(layer.kernel_size),
-               strides=list(layer.stride), pads=[ph, pw, ph, pw])  # W (O, C, kh, kw), as ONNX wants
-    return g.activation(layer.activation, z)  # a = σ(z)
-
-
-@register_rule(MaxPool2D)
-def _max_pool(layer: MaxPool2D, g: OnnxGraph, x: str) -> str:
-    return g.node("MaxPool", [x], kernel_shape=list(layer.kernel_size), strides=list(layer.stride))
-
-
-@register_rule(AvgPool2D)
-def _avg_pool(layer: AvgPool2D, g: OnnxGraph, x: str) -> str:
-    return g.node("AveragePool", [x], kernel_shape=list(layer.kernel_size), strides=list(layer.stride))
-
-
-def _simple(op: str) -> ActivationRule:
-    return lambda activation, g, z: g.node(op, [z])
-
-
-for _cls, _op in ((Sigmoid, "Sigmoid"), (Tanh, "Tanh"), (ReLU, "Relu")):
-    register_activation_rule(_cls)(_simple(_op))
-
-
-@register_activation_rule(LeakyReLU)
-def _leaky_relu(activation: LeakyReLU, g: OnnxGraph, z: str) -> str:
-    return g.node("LeakyRelu", [z], alpha=activation.alpha)
-
-
-@register_activation_rule(Softmax)
-def _softmax(activation: Softmax, g: OnnxGraph, z: str) -> str:
-    return g.node("Softmax", [z], axis=-1)  # over each sample's outputs, as numpynn
-
-
-@register_activation_rule(Identity)
-def _identity(activation: Identity, g: OnnxGraph, z: str) -> str:
-    return z
+def activation_rule(activation: Activation) -> ActivationRule | None:
+    """How σ is exported: a rule given with :func:`register_activation_rule`, else its own
+    :meth:`~numpynn.activations.Activation.to_onnx`; None when it has neither."""
+    rule = ACTIVATION_RULES.get(type(activation))
+    if rule is not None:
+        return rule
+    if type(activation).to_onnx is not Activation.to_onnx and activation.onnx_unsupported is None:
+        return type(activation).to_onnx
+    return None
 
 
 # --- the model ----------------------------------------------------------------------------
@@ -255,11 +218,11 @@ def to_model(net: Network) -> onnx.ModelProto:
     x = INPUT_NAME
     for i, layer in enumerate(net.layers):
         g.index, g.layer = i, layer
-        rule = RULES.get(type(layer))
+        rule = layer_rule(layer)
         if rule is None:
-            raise ExportError(f"cannot export layer {i} ({layer.name}) to ONNX: no ONNX rule for "
-                              f"{type(layer).__name__} layers (give it one with "
-                              "numpynn.export.onnx.register_rule)")
+            raise _cannot(f"layer {i} ({layer.name})", layer,
+                          "" if layer.onnx_unsupported else
+                          " (give it one with numpynn.export.onnx.register_rule, or a to_onnx method)")
         x = rule(layer, g, x)
     if g.nodes and g.nodes[-1].output[0] == x:  # name the last node's output "output"
         g.nodes[-1].output[0] = OUTPUT_NAME

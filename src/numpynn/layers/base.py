@@ -112,6 +112,17 @@ class Layer(ABC):
     def from_config(cls, config: dict[str, Any]) -> Layer:
         return cls(**config)
 
+    #: Why this layer cannot be written as ONNX operators, said by ``numpynn export`` in one
+    #: line; None when :meth:`to_onnx` writes it (or when it has no rule at all).
+    onnx_unsupported: str | None = None
+
+    def to_onnx(self, graph: Any, x: str) -> str:
+        """Add this layer's ONNX operators to ``graph`` for the input tensor named ``x`` and
+        return the name of its output tensor. ``graph`` is :class:`numpynn.export.onnx.OnnxGraph`:
+        ``graph.node(op, inputs, **attributes)``, ``graph.param(name)`` (a parameter as float32),
+        ``graph.constant(name, value)``, ``graph.activation(σ, z)``. The default has no rule."""
+        raise NotImplementedError(f"{self.name} has no ONNX rule")
+
     def default_input_shape(self) -> Shape | None:
         """The input shape this layer implies as the first layer (Dense: ``(n_in,)``), if any."""
         return None

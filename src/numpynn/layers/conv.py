@@ -222,6 +222,12 @@ class Conv2D(WeightsAndBiases, Layer):
                 dxp[:, u : u + sh * Ho : sh, v : v + sw * Wo : sw, :] += grad_patch.reshape(B, Ho, Wo, C)
         return nchw(dxp[:, ph : ph + H, pw : pw + W, :])  # ∂C/∂x, without the padding
 
+    def to_onnx(self, graph: Any, x: str) -> str:
+        (ph, pw) = self.padding  # ONNX pads: [top, left, bottom, right]
+        z = graph.node("Conv", [x, graph.param("W"), graph.param("b")], kernel_shape=list(self.kernel_size),
+                       strides=list(self.stride), pads=[ph, pw, ph, pw])  # W (O, C, kh, kw), as ONNX wants
+        return graph.activation(self.activation, z)  # a = σ(z)
+
     def __repr__(self) -> str:
         extra = "".join(f", {k}={v}" for k, v, default in (("stride", self.stride, (1, 1)),
                                                           ("padding", self.padding, (0, 0))) if v != default)

@@ -120,5 +120,9 @@ class Dense(WeightsAndBiases, Layer):
         g = self.buffer("grad_x", (delta.shape[0], self.n_in), delta.dtype)
         return np.matmul(delta, self.params["W"].T, out=g)  # ∂C/∂a_{l−1} = δ_l W_lᵀ
 
+    def to_onnx(self, graph: Any, x: str) -> str:
+        z = graph.node("Gemm", [x, graph.param("W"), graph.param("b")])  # z = x W + b, W (n_in, n_out)
+        return graph.activation(self.activation, z)  # a = σ(z)
+
     def __repr__(self) -> str:
         return f"Dense({self.n_in}, {self.n_out}, activation={self.activation.name!r})"

@@ -37,6 +37,9 @@ class Dropout(Layer):
     def config(self) -> dict[str, Any]:
         return {"p": self.p}
 
+    def to_onnx(self, graph: Any, x: str) -> str:
+        return x  # y = x at inference: no operator
+
     def forward(self, x: Array, training: bool = False) -> Array:
         if not training or self.p == 0.0:
             self.mask = None

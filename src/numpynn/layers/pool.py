@@ -41,6 +41,12 @@ class _Pool2D(Layer):
     def config(self) -> dict[str, Any]:
         return {"kernel_size": list(self.kernel_size), "stride": list(self.stride)}
 
+    #: The ONNX operator of this pooling.
+    onnx_op = ""
+
+    def to_onnx(self, graph: Any, x: str) -> str:
+        return graph.node(self.onnx_op, [x], kernel_shape=list(self.kernel_size), strides=list(self.stride))
+
     def build(self, input_shape: Shape) -> Shape:
         if len(input_shape) != 3:
             raise ValueError(f"expects images (channels, height, width) but gets inputs of shape "
@@ -75,6 +81,8 @@ class _Pool2D(Layer):
 @register_layer
 class MaxPool2D(_Pool2D):
     """The largest value of each kh×kw window (stride defaults to the window size)."""
+
+    onnx_op = "MaxPool"
 
     def forward(self, x: Array, training: bool = False) -> Array:
         C, Ho, Wo = self.output_shape
@@ -123,6 +131,8 @@ class MaxPool2D(_Pool2D):
 @register_layer
 class AvgPool2D(_Pool2D):
     """The mean of each kh×kw window (stride defaults to the window size)."""
+
+    onnx_op = "AveragePool"
 
     def forward(self, x: Array, training: bool = False) -> Array:
         C, Ho, Wo = self.output_shape

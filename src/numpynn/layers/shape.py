@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from .base import Array, Layer, Shape, register_layer
 
 
@@ -21,6 +23,9 @@ class Flatten(Layer):
 
     def forward(self, x: Array, training: bool = False) -> Array:
         return x.reshape(x.shape[0], -1)  # y = x as rows
+
+    def to_onnx(self, graph: Any, x: str) -> str:
+        return graph.node("Flatten", [x], axis=1)  # (N, d1, d2, …) -> (N, d1·d2·…)
 
     def backward(self, grad_y: Array) -> Array | None:
         if not self.needs_input_grad:
@@ -50,6 +55,10 @@ class Reshape(Layer):
 
     def forward(self, x: Array, training: bool = False) -> Array:
         return x.reshape(x.shape[0], *self.shape)  # y = x, seen as (B, *shape)
+
+    def to_onnx(self, graph: Any, x: str) -> str:
+        shape = graph.constant("shape", np.array([0, *self.shape], np.int64))  # 0: keep N
+        return graph.node("Reshape", [x, shape])
 
     def backward(self, grad_y: Array) -> Array | None:
         if not self.needs_input_grad:
