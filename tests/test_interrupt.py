@@ -1,12 +1,21 @@
-"""Interruption loses nothing: Ctrl-C, SIGTERM and SIGKILL during `numpynn train --checkpoint`."""
+"""Interruption loses nothing: Ctrl-C, SIGTERM and SIGKILL during `numpynn train --checkpoint`.
+
+No test here depends on the machine's speed. A run is signalled or killed only while it is
+held at a chosen point (in the middle of an epoch, or inside a checkpoint write after some of
+its bytes), which the run announces itself: see :class:`HeldRun`.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import select
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -15,114 +24,231 @@ import pytest
 import numpynn as nn
 from numpynn.serialization import load_checkpoint
 
-pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="POSIX signals, /proc")
 
-EPOCHS = "16"  # three kills, each two or three epochs after the last, fall inside the run
+EPOCHS = 8
 TRAIN = ["--data", "mnist-sample", "--shift", "0", "--no-progress", "--no-download"]
 
+# --- holding a run at a chosen point ------------------------------------------------------------
+# The run is `python -m numpynn train ...` started through this bootstrap (test code only: the
+# library has no hook), which stops it at one chosen point, says so on a pipe, and waits there
+# until the test releases it (a byte on a second pipe) or signals or kills it. The points:
+#   ["step", e, b]         before batch b of epoch e (both from 1): in the middle of an epoch
+#   ["write", name, n, f]  inside the n-th file opened for writing whose name contains `name`
+#                          (the checkpoint of this run's n-th epoch, or its temporary file), on
+#                          its first write, after a fraction f of that write's bytes are written
+#                          and flushed; writes by other means (os.write, native code) are not
+#                          seen, and the test then fails with "never reached" instead of passing
+_BOOTSTRAP = r"""
+import io, json, os, runpy, sys, builtins
+say, wait = map(int, os.environ.pop("NUMPYNN_TEST_HOLD_FDS").split(","))
+kind, *where = json.loads(os.environ.pop("NUMPYNN_TEST_HOLD"))
 
-def _train(*extra: str, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "numpynn", "train", *TRAIN, *extra], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def hold(what):
+    os.write(say, (what + "\n").encode())
+    os.read(wait, 1)  # until released; a signal arrives here
+
+if kind == "step":
+    from numpynn import training
+    epoch, batch = where
+    run_epoch, step, now = training._run_epoch, training._step, [0, 0]
+    def _run_epoch(net, run, e, *rest):
+        now[:] = [e + 1, 0]
+        return run_epoch(net, run, e, *rest)
+    def _step(*args):
+        now[1] += 1
+        if now == [epoch, batch]:
+            hold(f"before batch {batch} of epoch {epoch}")
+        return step(*args)
+    training._run_epoch, training._step = _run_epoch, _step
+elif kind == "write":
+    name, nth, fraction = where
+    real_open, opened = io.open, [0]
+    class Held:
+        def __init__(self, f, path):
+            self._f, self._path, self._held = f, path, False
+        def write(self, data):
+            if self._held:
+                return self._f.write(data)
+            self._held = True
+            view = memoryview(data).cast("B")
+            k = int(len(view) * fraction)
+            self._f.write(view[:k])
+            self._f.flush()
+            hold(json.dumps({"file": os.path.basename(self._path), "written": k, "of": len(view)}))
+            return k + self._f.write(view[k:])
+        def __enter__(self):
+            return self
+        def __exit__(self, *exc):
+            return self._f.__exit__(*exc)
+        def __getattr__(self, attr):
+            return getattr(self._f, attr)
+    def opener(file, mode="r", *args, **kwargs):
+        f = real_open(file, mode, *args, **kwargs)
+        if not any(c in mode for c in "wax+"):
+            return f
+        path = os.readlink(f"/proc/self/fd/{file}") if isinstance(file, int) else os.fspath(file)
+        if name in os.path.basename(path):
+            opened[0] += 1
+            if opened[0] == nth:
+                return Held(f, path)
+        return f
+    io.open = builtins.open = opener  # os.fdopen and pathlib open files through io.open
+else:
+    sys.exit(f"unknown hold {kind!r}")
+runpy.run_module("numpynn", run_name="__main__", alter_sys=True)
+"""
 
 
-def _wait_for(path: Path, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.02)
+class HeldRun:
+    """A ``numpynn train`` run in ``cwd`` that stops at ``hold`` (see ``_BOOTSTRAP``) and waits."""
+
+    def __init__(self, args: list[str], hold: list, cwd: Path) -> None:
+        say_r, say_w = os.pipe()
+        wait_r, wait_w = os.pipe()
+        env = {**os.environ, "NUMPYNN_TEST_HOLD": json.dumps(hold), "NUMPYNN_TEST_HOLD_FDS": f"{say_w},{wait_r}"}
+        self.hold = hold
+        self.p = subprocess.Popen([sys.executable, "-c", _BOOTSTRAP, "train", *args], cwd=cwd, env=env,
+                                  pass_fds=(say_w, wait_r), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)
+        os.close(say_w)
+        os.close(wait_r)
+        self._say, self._wait = say_r, wait_w
+
+    def held(self, timeout: float = 600.0) -> str:
+        """Wait until the run says it is held (the timeout only stops a hung test: the run
+        announces the hold itself, however slow the machine); what it said."""
+        said = b""
+        while not said.endswith(b"\n"):
+            ready, _, _ = select.select([self._say], [], [], timeout)
+            if not ready:
+                self.p.kill()
+                pytest.fail(f"the run did not reach {self.hold} within {timeout:.0f} s")
+            chunk = os.read(self._say, 4096)
+            if not chunk:  # the run ended: it never reached the hold
+                _, err = self.p.communicate(timeout=60)
+                pytest.fail(f"the run ended (exit {self.p.returncode}) and never reached {self.hold}:\n{err}")
+            said += chunk
+        return said.decode().strip()
+
+    def end(self, timeout: float = 300.0) -> str:
+        """Wait for the run to end (after a signal, a kill or a release); its stderr."""
+        _, err = self.p.communicate(timeout=timeout)
+        return err
+
+    def close(self) -> None:
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.communicate()
+        for fd in (self._say, self._wait):
+            os.close(fd)
+
+
+@contextmanager
+def held_train(args: list[str], hold: list, cwd: Path) -> Iterator[HeldRun]:
+    run = HeldRun(args, hold, cwd)
+    try:
+        yield run
+    finally:
+        run.close()
+
+
+# --- the runs -----------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory) -> np.ndarray:
     """The weights of a run that was never interrupted."""
     where = tmp_path_factory.mktemp("full")
-    p = _train("--epochs", EPOCHS, "--save", "full.safetensors", cwd=where)
-    _, err = p.communicate(timeout=300)
-    assert p.returncode == 0, err
+    p = subprocess.run([sys.executable, "-m", "numpynn", "train", *TRAIN, "--epochs", str(EPOCHS),
+                        "--save", "full.safetensors"], cwd=where, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
     return nn.load(str(where / "full.safetensors")).params
+
+
+def _first_run(hold: list, cwd: Path) -> AbstractContextManager[HeldRun]:
+    return held_train([*TRAIN, "--epochs", str(EPOCHS), "--checkpoint", "ck.safetensors"], hold, cwd)
+
+
+def _resumed_run(hold: list, cwd: Path) -> AbstractContextManager[HeldRun]:
+    return held_train(["--resume", "ck.safetensors", "--no-progress"], hold, cwd)
 
 
 def _resume(where: Path) -> np.ndarray:
     p = subprocess.run([sys.executable, "-m", "numpynn", "train", "--resume", "ck.safetensors",
                         "--no-progress", "--save", "resumed.safetensors"],
-                       cwd=where, capture_output=True, text=True, timeout=300)
+                       cwd=where, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr
     return nn.load(str(where / "resumed.safetensors")).params
 
 
+def _epoch_of(ck: Path) -> int:
+    net, _, done, _ = load_checkpoint(str(ck))  # raises if the file is not a whole checkpoint
+    assert np.isfinite(net.params).all()
+    return done
+
+
+@pytest.mark.parametrize("hold", [["step", 3, 5], ["write", "ck.safetensors", 3, 0.5]],
+                         ids=["mid-epoch", "mid-write"])
 @pytest.mark.parametrize("sig, code, word", [(signal.SIGINT, 130, "interrupted"),
                                              (signal.SIGTERM, 143, "terminated")])
-def test_signal_saves_a_checkpoint_that_resumes_exactly(sig, code, word, tmp_path, uninterrupted):
-    p = _train("--epochs", EPOCHS, "--checkpoint", "ck.safetensors", cwd=tmp_path)
-    _wait_for(tmp_path / "ck.safetensors")  # after the first epoch
-    p.send_signal(sig)
-    _, err = p.communicate(timeout=120)
-    assert p.returncode == code, err
+def test_signal_saves_a_checkpoint_that_resumes_exactly(sig, code, word, hold, tmp_path, uninterrupted):
+    """A signal in the middle of epoch 3 (two checkpoints written, the third epoch's steps half
+    done), or while epoch 3's checkpoint is being written: the run stops with the checkpoint of
+    the last complete epoch, says how to go on, and going on ends as the unbroken run did."""
+    with _first_run(hold, tmp_path) as run:
+        run.held()
+        run.p.send_signal(sig)
+        err = run.end()
+    assert run.p.returncode == code, err
     last = err.strip().splitlines()[-1]
-    assert last.startswith(f"{word}: checkpoint after epoch")
+    done = 2 if hold[0] == "step" else 3  # rolled back to epoch 2; epoch 3's steps were all done
+    assert last.startswith(f"{word}: checkpoint after epoch {done} of {EPOCHS}"), last
     assert "numpynn train --resume ck.safetensors" in last
     assert "Traceback" not in err
-    _, _, done, _ = load_checkpoint(str(tmp_path / "ck.safetensors"))
-    assert 1 <= done < int(EPOCHS)
+    assert sorted(os.listdir(tmp_path)) == ["ck.safetensors"]  # hidden names too: no temporary file left
+    assert _epoch_of(tmp_path / "ck.safetensors") == done
     np.testing.assert_array_equal(_resume(tmp_path), uninterrupted)
 
 
-def _write_mark(path: Path) -> tuple[int, int, int] | None:
-    """What changes each time the file is written (replaced): inode, mtime, size."""
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return None
-    return st.st_ino, st.st_mtime_ns, st.st_size
+def _kill_inside_a_write(run: HeldRun, folder: Path, old: int) -> None:
+    """Kill the run held inside a checkpoint write; the checkpoint on disk must be a whole one:
+    the old one (``old`` epochs) or the new one (``old + 1``); the interrupted write's
+    temporary file may stay (kill -9 leaves it no chance), and is then all that is left over."""
+    said = json.loads(run.held())
+    run.p.kill()
+    err = run.end()
+    assert run.p.returncode == -signal.SIGKILL, err
+    assert _epoch_of(folder / "ck.safetensors") in (old, old + 1), said
+    left = sorted(set(os.listdir(folder)) - {"ck.safetensors"})  # hidden names too
+    assert left == [said["file"]] and said["file"].startswith(".ck.safetensors.") and \
+        said["file"].endswith(".tmp"), (left, said)
+    assert (folder / said["file"]).stat().st_size == said["written"]  # the kill landed inside it
+    an_hour_ago = time.time() - 3600  # as if left long ago: the next run's writer removes it
+    os.utime(folder / said["file"], (an_hour_ago, an_hour_ago))
 
 
-def _wait_for_a_write(path: Path, p: subprocess.Popen, since: tuple | None,
-                      timeout: float = 60.0) -> tuple[int, int, int]:
-    """Wait until ``path`` is written again (its mark is no longer ``since``) by the
-    still-running ``p``."""
-    deadline = time.monotonic() + timeout
-    while (mark := _write_mark(path)) is None or mark == since:
-        assert p.poll() is None, f"training ended (exit {p.returncode}) before writing {path.name}"
-        assert time.monotonic() < deadline, f"{path} was not written within {timeout:.0f} s"
-        time.sleep(0.002)
-    return mark
-
-
-def _kill_during_a_later_epoch(p: subprocess.Popen, ck: Path, rng: np.random.Generator) -> None:
-    """Let the run write its checkpoint twice (two epochs done), then SIGKILL it at a
-    random moment of the next epoch and a half: while it trains, or while it writes the
-    next checkpoint (at about one epoch), or in the epoch after."""
-    first = _wait_for_a_write(ck, p, _write_mark(ck))
-    t1 = time.monotonic()
-    _wait_for_a_write(ck, p, first)
-    epoch = time.monotonic() - t1
-    time.sleep(float(rng.uniform(0.0, 1.5 * epoch)))
-    p.send_signal(signal.SIGKILL)
-    _, err = p.communicate(timeout=60)
-    assert p.returncode == -signal.SIGKILL, f"the run ended before the kill (exit {p.returncode}): {err}"
-
-
-def test_sigkill_at_random_moments_never_corrupts_the_checkpoint(tmp_path, uninterrupted):
-    """Kill -9 at random moments of a running training, three times in a row (the first
-    run, then each resumed one): the checkpoint on disk is always whole (the old one or
-    the new one), never half-written, and resuming from it ends exactly as an unbroken run."""
+def test_sigkill_inside_writes_and_epochs_never_corrupts_the_checkpoint(tmp_path, uninterrupted):
+    """Kill -9 three times in a row (the first run, then each resumed one): inside the write of
+    epoch 3's checkpoint, after a random part of its bytes; in the middle of epoch 5; inside the
+    write of epoch 7's checkpoint, before any byte. The checkpoint on disk is always whole (the
+    old one or the new one), left-over temporary files (hidden ones included) are only those of
+    killed writes, and resuming ends exactly as an unbroken run."""
     rng = np.random.default_rng(0)
     ck = tmp_path / "ck.safetensors"
-    epochs_seen = [0]
-    for _ in range(3):
-        if ck.exists():
-            p = subprocess.Popen([sys.executable, "-m", "numpynn", "train", "--resume",
-                                  "ck.safetensors", "--no-progress"], cwd=tmp_path,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        else:
-            p = _train("--epochs", EPOCHS, "--checkpoint", "ck.safetensors", cwd=tmp_path)
-        _kill_during_a_later_epoch(p, ck, rng)
-        assert not [f for f in os.listdir(tmp_path) if f.endswith(".safetensors")
-                    and f != "ck.safetensors" and not f.startswith(".")]
-        _, _, done, _ = load_checkpoint(str(ck))  # always loads
-        assert epochs_seen[-1] < done < int(EPOCHS), (epochs_seen, done)  # killed mid-run, after progress
-        epochs_seen.append(done)
-    print(f"killed with {epochs_seen[1:]} of {EPOCHS} epochs checkpointed")
-    # every time: resuming the thrice-killed run ends exactly where the unbroken one did
+    with _first_run(["write", "ck.safetensors", 3, float(rng.uniform(0.05, 0.95))], tmp_path) as run:
+        _kill_inside_a_write(run, tmp_path, old=2)
+
+    with _resumed_run(["step", 5, 1 + int(rng.integers(20))], tmp_path) as run:
+        run.held()
+        run.p.kill()
+        err = run.end()
+    assert run.p.returncode == -signal.SIGKILL, err
+    assert sorted(os.listdir(tmp_path)) == ["ck.safetensors"]  # the stale temporary file is gone
+    assert _epoch_of(ck) == 4  # the resumed run checkpointed its epochs up to 4
+
+    with _resumed_run(["write", "ck.safetensors", 3, 0.0], tmp_path) as run:  # epoch 7's
+        _kill_inside_a_write(run, tmp_path, old=6)
+
     np.testing.assert_array_equal(_resume(tmp_path), uninterrupted)
+    assert sorted(os.listdir(tmp_path)) == ["ck.safetensors", "resumed.safetensors"]
