@@ -23,6 +23,7 @@ from . import models
 from .datasets import Dataset
 from .network import Network
 from .optimizers import OPTIMIZERS, SGD, Optimizer
+from .training import fit
 
 
 @dataclass
@@ -131,7 +132,8 @@ def train_classifier(
     shift = augmentations.random_shift(recipe.shift, data.image_shape) if recipe.shift else None
     patience = recipe.patience if recipe.validation_split else None
     keep_best = bool(recipe.validation_split) and (recipe.keep_best or patience is not None)
-    history = net.fit(
+    history = fit(
+        net,
         data.x_train, data.y_train,
         epochs=recipe.epochs,
         batch_size=recipe.batch_size,

@@ -254,10 +254,11 @@ def load_or_train_default(progress: bool = True, path: Path | None = None) -> tu
         say(f"  test accuracy {100 * acc:.1f}% (the test set, once, after training)")
     from .._io import make_folder
     from ..errors import WriteError
+    from ..serialization import save
 
     try:
         make_folder(path.parent)
-        net.save(str(path))
+        save(net, str(path))
         say(f"numpynn serve: model saved to {path}")
     except WriteError as e:  # the page works without the cache: it trains again next time
         say(f"numpynn serve: warning: {one_line(e)}; serving the model without caching it "
