@@ -25,7 +25,6 @@ import io
 import json
 import os
 import shutil
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +36,7 @@ CHROMIUM = os.environ.get("NUMPYNN_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("NUMPYNN_CHROMEDRIVER", "/usr/bin/chromedriver")
 ROOT = Path(__file__).resolve().parents[1]
 BRUSH = 19  # must match BRUSH in src/numpynn/web/static/app.js
+WAIT = 60  # seconds: a guard on waits for the page, which take well under a second
 SCALE = 10
 
 selenium = pytest.importorskip("selenium", reason="the browser test needs Selenium: pip install selenium")
@@ -170,15 +170,33 @@ def draw(driver: webdriver.Chrome, canvas, strokes: list[Stroke]) -> None:
     actions.perform()
 
 
-def settled_answer(driver: webdriver.Chrome, timeout: float = 20) -> str:
-    """The prediction once the page has answered for the final drawing (and stays put)."""
-    box = driver.find_element(By.ID, "prediction")
+def ask_for_a_new_answer(driver: webdriver.Chrome) -> None:
+    """Note that what comes next (a drawing, a new network) makes the page ask again: from
+    here on, :func:`settled_answer` waits for the page to have asked (its answer marked
+    stale, ``data-fresh="false"``) and then answered."""
+    driver.execute_script("""
+        const box = document.getElementById("prediction");
+        window.numpynnAsked = false;
+        if (!window.numpynnWatch) {
+          window.numpynnWatch = new MutationObserver((records) => {
+            if (box.dataset.fresh === "false" || records.some((r) => r.oldValue === "false")) {
+              window.numpynnAsked = true;
+            }
+          });
+          window.numpynnWatch.observe(box, {attributes: true, attributeFilter: ["data-fresh"],
+                                            attributeOldValue: true});
+        }""")
 
-    def ready(_):
-        if box.get_attribute("data-fresh") != "true" or not box.get_attribute("data-digit"):
-            return False
-        time.sleep(0.3)
-        return box.get_attribute("data-fresh") == "true" and box.get_attribute("data-digit")
+
+def settled_answer(driver: webdriver.Chrome, timeout: float = WAIT) -> str:
+    """The prediction once the page has answered for the final drawing: it asked after
+    :func:`ask_for_a_new_answer`, and its answer is for the drawing as it is now with no
+    request in flight (``data-fresh="true"``, which the page sets only then)."""
+
+    def ready(d):
+        return d.execute_script("""
+            const box = document.getElementById("prediction");
+            return window.numpynnAsked && box.dataset.fresh === "true" && box.dataset.digit;""")
 
     return WebDriverWait(driver, timeout, poll_frequency=0.1).until(ready)
 
@@ -196,11 +214,12 @@ def test_draw_a_digit_and_watch_it_learn(server, browser, tmp_path):
     label = int(SAMPLE.y_test[index])
 
     browser.get(server.url)
-    WebDriverWait(browser, 20).until(lambda d: "784" in d.find_element(By.ID, "model").text)
+    WebDriverWait(browser, WAIT).until(lambda d: "784" in d.find_element(By.ID, "model").text)
     canvas = browser.find_element(By.ID, "canvas")
     assert canvas.size == {"width": 280, "height": 280}
     assert browser.find_element(By.ID, "prediction").text == "?"
 
+    ask_for_a_new_answer(browser)
     draw(browser, canvas, strokes)
     answer = settled_answer(browser)
     shown = browser.find_element(By.ID, "prediction").text
@@ -220,16 +239,17 @@ def test_draw_a_digit_and_watch_it_learn(server, browser, tmp_path):
     browser.save_screenshot(str(tmp_path / "web-drawn.png"))
 
     # Watch it learn: curves and test digits fill in, then the drawing goes to the new network
+    ask_for_a_new_answer(browser)  # the new network's, for the same drawing
     browser.find_element(By.ID, "train").click()
     status = browser.find_element(By.ID, "train-status")
     # the job started (it may be over already: six short epochs can end between two polls)
-    WebDriverWait(browser, 10).until(lambda d: status.get_attribute("data-state") in ("running", "done"))
-    WebDriverWait(browser, 60, poll_frequency=0.2).until(
+    WebDriverWait(browser, WAIT).until(lambda d: status.get_attribute("data-state") in ("running", "done"))
+    WebDriverWait(browser, 600, poll_frequency=0.2).until(  # a guard: the training takes seconds
         lambda d: status.get_attribute("data-state") == "done")
     assert status.get_attribute("data-epoch") == "6"
     assert len(browser.find_elements(By.CSS_SELECTOR, "#digits .digit canvas")) == 10
     assert len(browser.find_elements(By.CSS_SELECTOR, "#digits .digit.right")) >= 8
-    WebDriverWait(browser, 10).until(lambda d: server.app.model_info()["generation"] == 2)
+    WebDriverWait(browser, WAIT).until(lambda d: server.app.model_info()["generation"] == 2)
     new_answer = settled_answer(browser)
     print(f"after 'watch it learn' ({status.text}) the page says {new_answer}: "
           f"{browser.find_element(By.ID, 'confidence').text}")
