@@ -29,6 +29,33 @@ def test_dropout_keeps_each_unit_with_probability_1_minus_p_and_scales_it():
     assert out is a and drop.mask is None
 
 
+@pytest.mark.parametrize("p", [0.3, 0.8])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dropout_scales_kept_inputs_by_1_over_1_minus_p_and_keeps_the_mean(p, dtype):
+    """Inverted dropout, from its definition rather than from the layer's own mask: a kept
+    input comes out as x/(1 − p), a dropped one as 0, so the mean over many draws is x; and
+    the gradient is ∂C/∂y/(1 − p) where the input was kept, 0 where it was dropped."""
+    n, draws = 8, 20_000
+    net = nn.Network([nn.Dense(n, n, "identity"), nn.Dropout(p), nn.Dense(n, 2, "softmax")], seed=1, dtype=dtype)
+    drop = net.layers[1]
+    net.reseed(0)
+    row = np.linspace(0.5, 2.0, n)
+    x = np.tile(row, (draws, 1)).astype(dtype)
+    y = drop.forward(x, training=True).copy()
+    kept = y != 0  # every input is positive, so a zero output is a dropped one
+    rtol = 1e-6 if dtype == "float32" else 1e-14
+    np.testing.assert_allclose(y[kept], (x[kept].astype(np.float64) / (1 - p)), rtol=rtol)
+    assert abs(kept.mean() - (1 - p)) < 0.01  # 160,000 draws: σ ≈ 0.0013
+    # E[y] = x: the standard error of each column mean is x √(p/(1 − p)) / √draws, at most 1.4% of x
+    np.testing.assert_allclose(y.mean(axis=0, dtype=np.float64), row, rtol=0.07)
+    drop.needs_input_grad = True
+    g = np.random.default_rng(2).normal(size=x.shape).astype(dtype)
+    expected = np.where(kept, g.astype(np.float64) / (1 - p), 0.0)
+    np.testing.assert_allclose(drop.backward(g.copy()), expected, rtol=rtol, atol=0)
+    # at inference the same layer is the identity
+    assert drop.forward(x, training=False) is x
+
+
 def test_dropout_backward_is_the_mask():
     drop = nn.Dropout(0.5)
     nn.Network([nn.Dense(3, 8), drop, nn.Dense(8, 1, "sigmoid")])
@@ -171,11 +198,14 @@ def test_dropout_and_flatten_match_torch_with_the_same_mask():
     for ours, theirs in ((grads[2][0], W1.grad), (grads[2][1], b1.grad), (grads[4][0], W2.grad),
                          (grads[4][1], b2.grad)):
         assert rel(ours, theirs) < 1e-10
-    # and the input gradient through Flatten and Reshape
+    # and the input gradient through Flatten and Reshape, of Σ w ⊙ softmax for random weights w
+    # (the gradient of the plain sum of softmax outputs is identically zero: it could not fail)
+    w = rng.normal(size=(7, 3))
     net.reseed(5)
-    g_in = net.input_gradient(x, np.zeros((7, 3)) + 1.0)  # d(sum of outputs)/dx, eval mode
+    g_in = net.input_gradient(x, w)  # eval mode: dropout is the identity
     xt2 = torch.tensor(x, requires_grad=True)
     out = torch.softmax(torch.tanh(torch.flatten(xt2.reshape(7, 2, 3), 1) @ W1 + b1) @ W2 + b2, 1)
-    out.sum().backward()
-    assert g_in.shape == (7, 6)
-    assert np.abs(g_in - xt2.grad.numpy()).max() <= 1e-10 * max(np.abs(xt2.grad.numpy()).max(), 1e-3)
+    (out * torch.tensor(w)).sum().backward()
+    expected = xt2.grad.numpy()
+    assert g_in.shape == (7, 6) and np.abs(expected).min() > 1e-6  # no component vanishes
+    assert np.abs(g_in - expected).max() <= 1e-10 * np.abs(expected).max()
