@@ -96,8 +96,15 @@ def test_dropout_training_is_bit_reproducible_and_resumes_exactly():
 def test_dropout_does_not_touch_predict_or_evaluate():
     net = models.mlp([784, 32, 10], dropout=0.5, seed=0)
     plain = models.mlp([784, 32, 10], seed=0)
-    x = datasets.load("mnist-sample").x_test[:100]
-    np.testing.assert_array_equal(net.predict(x), plain.predict(x))
+    data = datasets.load("mnist-sample")
+    x, y = data.x_test[:100], data.y_test[:100]
+    probs = plain.predict(x)
+    np.testing.assert_array_equal(net.predict(x), probs)
+    scores = net.evaluate(x, y)
+    assert scores == plain.evaluate(x, y)
+    # the scores of the dropout-free outputs, worked out here from the predictions
+    assert scores["accuracy"] == np.mean(probs.argmax(axis=1) == y)
+    assert scores["loss"] == pytest.approx(-np.mean(np.log(probs[np.arange(100), y])), rel=1e-5)
 
 
 def test_flatten_and_reshape_are_views_and_their_backward_undoes_them():
