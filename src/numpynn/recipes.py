@@ -25,6 +25,10 @@ from .network import Network
 from .optimizers import OPTIMIZERS, SGD, Optimizer
 from .training import fit
 
+#: The rate an optimiser gets when it is chosen without one, where the model's default rate
+#: (an Adam rate) does not suit it.
+DEFAULT_LR = {"sgd": 0.1}
+
 
 @dataclass
 class Recipe:
@@ -54,6 +58,18 @@ class Recipe:
     keep_best: bool = True
     notes: list[str] = field(default_factory=list)
 
+    def with_options(self, **given: Any) -> Recipe:
+        """This recipe with the fields in ``given`` set (``None`` values are not given). Choosing
+        SGD without a rate gives it 0.1 (:data:`DEFAULT_LR`), not the Adam rate of the recipe."""
+        given = {k: v for k, v in given.items() if v is not None}
+        unknown = sorted(set(given) - set(self.as_dict()))
+        if unknown:
+            raise ValueError(f"a recipe has no {', '.join(unknown)}")
+        changed = Recipe(**{**asdict(self), **given})
+        if "optimizer" in given and "lr" not in given and changed.optimizer in DEFAULT_LR:
+            changed.lr = DEFAULT_LR[changed.optimizer]
+        return changed
+
     def make_optimizer(self) -> Optimizer:
         cls = OPTIMIZERS[self.optimizer]
         if cls is SGD:
@@ -68,31 +84,14 @@ class Recipe:
 
 def default_recipe(n_train: int, model: str = "mlp") -> Recipe:
     """The default recipe for a training set of ``n_train`` images and a ``model``
-    of :data:`numpynn.models.MODELS` (``"mlp"`` or ``"cnn"``).
+    of :data:`numpynn.models.MODELS`: the recipe its entry gives for that size.
 
     Both keep the weights of the epoch with the lowest loss on the 10%
     validation split (``keep_best``), and train every epoch (no ``patience``).
 
-    Dense network, any size of set: 30 epochs of Adam at 9e-3 with a
-    cosine-decayed rate, ±1 px random shifts, batch 64. Chosen by sweeps scored
-    on validation splits of the training images (docs/recipes.md, ``numpynn
-    sweep``): on the bundled sample's digits and on a 60,000-image stand-in,
-    over several seeds, neither a rate three times lower nor one three times
-    higher does better by more than 0.2 points, and 30 epochs beat 15 on both.
-    The large-set recipe was 15 epochs at 1e-3 without shifts, which
-    under-trained (3e-3 beat it by 0.9 points on the stand-in, 2.4 on the sample).
-
-    Convnet, up to 20,000 images: 20 epochs of Adam at 4e-3, cosine, ±1 px
-    shifts, batch 64; chosen on the validation split of the bundled sample's
-    training digits from rates 1e-3 to 8e-3, 10 to 20 epochs, with and without
-    shifts (the table is in docs/conv.md). Larger sets: the same but 6 epochs
-    (each sees 7.5 times the images): on the 60,000-image stand-in both 2e-3 and
-    4e-3 reach 99.58% on its (not independent) validation split and 99.0-99.15%
-    on the held-out real digits, in 70 s.
+    Why each model's recipe is what it is: its entry in :mod:`numpynn.models`.
     """
-    if model == "cnn":
-        return Recipe(epochs=20 if n_train <= 20_000 else 6, lr=4e-3, shift=1)
-    return Recipe(epochs=30, lr=9e-3, shift=1)
+    return Recipe(**models.MODELS[model].recipe(n_train))
 
 
 def train_classifier(
