@@ -129,3 +129,44 @@ def test_numpynn_train_prints_the_kept_epoch_the_saved_model_names(tmp_path):
     assert meta["selection"]["restored_best"] and meta["kept_epoch"] == meta["best_epoch"]
     assert f"(kept epoch {meta['kept_epoch']} by validation loss)" in p.stderr
     assert "best epoch" not in p.stderr
+
+
+# --- models as one entry each -----------------------------------------------------------------
+def test_default_recipe_is_the_model_entry_s_recipe():
+    for name, model in models.MODELS.items():
+        for n in (8_000, 60_000):
+            recipe = recipes.default_recipe(n, name)
+            for key, value in model.recipe(n).items():
+                assert getattr(recipe, key) == value
+
+
+def test_choosing_sgd_without_a_rate_gives_it_0_1_and_a_given_rate_wins():
+    base = recipes.default_recipe(8_000)
+    assert base.with_options(optimizer="sgd").lr == 0.1
+    assert base.with_options(optimizer="sgd", lr=0.03).lr == 0.03
+    assert base.with_options(optimizer="adam").lr == base.lr
+    assert base.with_options(epochs=None, batch_size=32).epochs == base.epochs
+    with pytest.raises(ValueError, match="a recipe has no colour"):
+        base.with_options(colour="red")
+
+
+def test_a_model_refuses_options_it_does_not_take_and_data_it_cannot_read():
+    with pytest.raises(ValueError, match=r"--layers only apply to --model mlp; the cnn takes"):
+        models.build("cnn", 784, 10, layers=[784, 10])
+    with pytest.raises(ValueError, match="the cnn reads 784 inputs of 10 classes, but the data has 2 and 2"):
+        models.build("cnn", 2, 2)
+    net = models.build("mlp", 20, 3, layers=None, dropout=0.5)
+    assert [type(layer).__name__ for layer in net.layers] == ["Dense", "Dropout", "Dense", "Dropout", "Dense"]
+    assert [net.layers[i].n_out for i in (0, 2, 4)] == [128, 64, 3] and net.n_in == 20
+
+
+def test_a_new_model_is_one_entry():
+    entry = models.Model("tiny", lambda n_features, n_classes, seed, dtype, width: models.mlp(
+        [n_features, width, n_classes], seed=seed, dtype=dtype), recipe=lambda n: {"epochs": 3, "lr": 0.01},
+        options={"width": 8})
+    models.register_model(entry)
+    try:
+        assert models.build("tiny", 784, 10, width=16).sizes == [784, 16, 10]
+        assert recipes.default_recipe(100, "tiny").epochs == 3
+    finally:
+        del models.MODELS._items["tiny"]
