@@ -59,7 +59,8 @@ def run_inner(tmp_path: Path, ci: str | None, *files: str) -> tuple[int, str]:
     for name in files:
         source = "\n".join(line.removeprefix(" " * 8) for line in SUITE[name].splitlines())
         (tmp_path / name).write_text(source, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    # a plain child run: not CI's unless asked, and not a pytest-xdist worker's even when this is one
+    env = {k: v for k, v in os.environ.items() if k != "CI" and not k.startswith("PYTEST_")}
     if ci is not None:
         env["CI"] = ci
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider",
@@ -67,10 +68,29 @@ def run_inner(tmp_path: Path, ci: str | None, *files: str) -> tuple[int, str]:
     return done.returncode, done.stdout + done.stderr
 
 
+SUMMARY = re.compile(r"^=*\s*((?:\d+ \w+, )*\d+ \w+) in \d+(?:\.\d+)?s\b")
+
+
 def counts(output: str) -> dict[str, int]:
-    """pytest's closing line as {"passed": 1, "failed": 2, ...}."""
-    last = output.strip().splitlines()[-1]
-    return {word: int(n) for n, word in re.findall(r"(\d+) (\w+)", last)}
+    """pytest's summary line as {"passed": 1, "failed": 2, ...}: the last line that reads
+    like one, wherever it is (a plugin may print warnings after it)."""
+    for line in reversed(output.strip().splitlines()):
+        found = SUMMARY.match(line.strip())
+        if found:
+            return {word: int(n) for n, word in re.findall(r"(\d+) (\w+)", found.group(1))}
+    raise AssertionError(f"no pytest summary line in the output:\n{output}")
+
+
+def test_counts_finds_the_summary_before_a_plugins_warnings():
+    """Under pytest-xdist, pytest-benchmark warns after the child's summary line."""
+    output = ("1 failed, 1 passed, 1 xfailed, 2 errors in 0.45s\n"
+              ".../pytest_benchmark/logger.py:44: PytestBenchmarkWarning: Benchmarks are automatically "
+              "disabled because xdist plugin is active.Benchmarks cannot be performed reliably in a "
+              "parallelized environment.\n  warner(PytestBenchmarkWarning(text))\n")
+    assert counts(output) == {"failed": 1, "passed": 1, "xfailed": 1, "errors": 2}
+    assert counts("======= 3 passed, 1 skipped in 12.03s (0:00:12) =======") == {"passed": 3, "skipped": 1}
+    with pytest.raises(AssertionError, match="no pytest summary"):
+        counts("3 tests collected\nsomething else")
 
 
 def test_outside_ci_a_skip_stays_a_skip(tmp_path):
@@ -108,20 +128,23 @@ def run_ci_script(where: Path, apt_get_fails_on: str | None, has_apt_get: bool =
                   **env_extra: str) -> tuple[int, str, str]:
     """.ci/run with stand-ins for apt-get (failing with 100 on the subcommand
     ``apt_get_fails_on``, else succeeding without installing anything; left out when
-    not ``has_apt_get``) and for python (which only records that it was called).
-    Returns the exit code, the output and the calls made."""
+    not ``has_apt_get``) and for python (which only records that it was called, with the
+    CI it saw, and makes a virtual environment whose python is this stand-in). CI is not
+    set unless ``env_extra`` sets it. Returns the exit code, the output and the calls made."""
     bin_dir = where / "bin"
     bin_dir.mkdir(parents=True)
     log = where / "calls.log"
-    stand_ins = {"python": 'exit 0'}
+    mkdir, cp = shutil.which("mkdir"), shutil.which("cp")
+    stand_ins = {"python": ('if [ "$1 $2" = "-m venv" ]; then eval "venv=\\${$#}"; '
+                            f'"{mkdir}" -p "$venv/bin" && "{cp}" "$0" "$venv/bin/python"; fi\nexit 0')}
     if has_apt_get:
         stand_ins["apt-get"] = f'case " $* " in *" {apt_get_fails_on} "*) exit 100;; esac'
     for name, body in stand_ins.items():
         tool = bin_dir / name
-        tool.write_text(f'#!/bin/sh\necho "{name} $*" >> "{log}"\n{body}\n', encoding="utf-8")
+        tool.write_text(f'#!/bin/sh\necho "{name} $* [CI=${{CI:-}}]" >> "{log}"\n{body}\n', encoding="utf-8")
         tool.chmod(0o755)
     (bin_dir / "dirname").symlink_to(shutil.which("dirname"))  # the script's one other program
-    env = {"PATH": str(bin_dir), "HOME": str(where), "CI": "true", **env_extra}
+    env = {"PATH": str(bin_dir), "HOME": str(where), **env_extra}
     done = subprocess.run([shutil.which("bash"), str(ROOT / ".ci" / "run")], env=env,
                           capture_output=True, text=True, timeout=60)
     calls = log.read_text(encoding="utf-8") if log.exists() else ""
@@ -155,3 +178,53 @@ def test_ci_run_stops_when_chromium_is_not_there(tmp_path, has_apt_get):
         assert code == 1, out
         assert f"{where / 'absent'} is missing" in out, out
         assert "pip" not in calls and "pytest" not in calls, calls
+
+
+@needs_bash
+def test_ci_run_sets_ci_itself_and_runs_the_core_tests_on_the_oldest_and_newest_numpy(tmp_path):
+    """Run by hand without CI in the environment, .ci/run still runs every test under CI=true
+    (a skip fails); it runs the core tests in their own environments against the oldest NumPy
+    pyproject.toml allows and the newest, then the README's test command."""
+    programs = {name: sys.executable for name in ("NUMPYNN_CHROMIUM", "NUMPYNN_CHROMEDRIVER")}
+    venvs = tmp_path / "venvs"
+    code, out, calls = run_ci_script(tmp_path, None, NUMPYNN_CI_VENVS=str(venvs), **programs)
+    assert code == 0, out
+    assert sorted(p.name for p in venvs.iterdir()) == ["ci-numpy", f"ci-numpy-{oldest_numpy_claimed()}"]
+    python_calls = [line for line in calls.splitlines() if line.startswith("python")]
+    assert python_calls and all(line.endswith("[CI=true]") for line in python_calls), calls
+    tests = [line for line in python_calls if " -m pytest " in line]
+    assert len(tests) == 3, calls
+    installs = [line for line in python_calls if " -m pip install " in line]
+    assert f'numpy=={oldest_numpy_claimed()} ' in installs[0] and " numpy " in installs[1], installs
+    assert tests[-1].startswith("python -m pytest -q [CI=true]"), tests  # the README's, last
+
+
+def oldest_numpy_claimed() -> str:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    [numpy] = [d for d in project["dependencies"] if re.match(r"numpy\b", d)]
+    return re.fullmatch(r"numpy>=([\d.]+)", numpy).group(1)
+
+
+def test_ci_tests_the_oldest_numpy_that_pyproject_allows():
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert re.search(r"^NUMPY_OLDEST=([\d.]+)", ci, flags=re.M).group(1) == oldest_numpy_claimed()
+
+
+# --- a module that needs torch for some tests only ---------------------------------------------
+def test_without_torch_only_the_tests_that_need_it_skip(tmp_path):
+    """Where PyTorch is missing (outside CI), test_torch_equivalence.py's tests that compare
+    with PyTorch skip, each with its reason, and the others still run."""
+    (tmp_path / "no_torch.py").write_text('import sys\nsys.modules["torch"] = None  # not installed\n',
+                                          encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "CI" and not k.startswith("PYTEST_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp_path), env.get("PYTHONPATH")]))
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no_torch", "-p", "no:cacheprovider",
+                           "-p", "no:xdist", "tests/test_torch_equivalence.py",
+                           "-k", "identical_gradients or largest_gradient_error"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    assert {k: v for k, v in counts(out).items() if k != "deselected"} == {"passed": 1, "skipped": 1}, out
+    assert "needs PyTorch" in out, out
