@@ -65,7 +65,7 @@ def test_the_users_install_brings_no_test_or_development_tools():
     dependencies, extras = _extras()
     users = _closure("all", extras)
     assert {"threadpoolctl", "pillow", "matplotlib", "onnx", "onnxruntime"} <= users
-    tools = {"pytest", "hypothesis", "ruff", "pytest-benchmark", "scikit-learn", "selenium"}
+    tools = {"pytest", "hypothesis", "ruff", "pytest-benchmark", "pytest-xdist", "scikit-learn", "selenium"}
     assert not users & tools
     assert tools | users <= _closure("dev", extras)  # the tests need every user extra too
     names = {re.split(r"[<>=!~; ]", d, maxsplit=1)[0].lower() for d in dependencies}
