@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -77,18 +79,23 @@ def test_a_killed_sweep_rerun_skips_finished_trials_and_matches_an_uninterrupted
     out = tmp_path / "killed"
     results = out / sweeps.RESULTS
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(_sweep_command(data_dir, out), env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    # held by the test-only hook once 2 trials are written: killed there, however slow the machine
+    proc = subprocess.Popen(_sweep_command(data_dir, out), env={**env, sweeps.HOLD: "2"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 600
         while len(_lines(results)) < 2 and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.005)
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.stderr.read().decode()  # held, not finished or failed
         os.kill(proc.pid, signal.SIGKILL)  # partway: no chance to clean up
     finally:
+        if proc.poll() is None:
+            proc.kill()
         proc.wait()
+        proc.stderr.close()
     assert proc.returncode == -signal.SIGKILL
     before = _lines(results)
-    assert 2 <= len(before) < 6, f"the sweep was killed after {len(before)} of 6 trials"
+    assert len(before) == 2, f"the sweep was killed after {len(before)} of 6 trials"
 
     rerun = subprocess.run(_sweep_command(data_dir, out, "--json", "--save", str(tmp_path / "a.safetensors")),
                            env=env, capture_output=True, text=True, timeout=300)
@@ -195,3 +202,47 @@ def test_the_sweep_command_prints_the_table_best_first(tmp_path, capsys):
     assert [row[0] for row in table] == ["1", "2"]
     assert float(table[0][2].rstrip("%")) >= float(table[1][2].rstrip("%"))
     assert nn.load(str(tmp_path / "best.safetensors")).metadata["dataset"] == "data"
+
+
+def _nothing_listens() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{s.getsockname()[1]}"  # closed again: nothing listens there
+
+
+def test_a_scheduler_where_nothing_listens_is_one_line_within_seconds_and_leaves_nothing(tmp_path, capsys,
+                                                                                         monkeypatch):
+    ran = []
+    monkeypatch.setattr(sweeps, "run_trial", lambda *a: ran.append(a))
+    address = _nothing_listens()
+    out = tmp_path / "deep" / "out"
+    started = time.perf_counter()
+    code = cli.main(["sweep", "--data", "mnist-sample", "--grid", "lr=1e-3", "--epochs", "1",
+                     "--scheduler", address, "--out", str(out)])
+    seconds = time.perf_counter() - started
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"cannot reach the Dask scheduler at {address}" in err, err
+    assert seconds < 10, f"{seconds:.1f} s to say that nothing listens at {address}"
+    assert not (tmp_path / "deep").exists() and not ran  # no --out folder left behind, nothing run
+    with pytest.raises(ConnectionError, match="cannot reach the Dask scheduler"):
+        nn.sweep(_slice(100), {"lr": [1e-3]}, epochs=1, scheduler=address, out=out)
+    assert not (tmp_path / "deep").exists()
+
+
+def _subcommands() -> dict:
+    parser = cli.build_parser()
+    [sub] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return sub.choices
+
+
+def test_sweep_takes_the_options_it_shares_with_train(tmp_path, capsys):
+    commands = _subcommands()
+    for command in ("train", "sweep"):
+        flags = {flag for action in commands[command]._actions for flag in action.option_strings}
+        assert set(cli.SHARED_OPTIONS) <= flags, (command, set(cli.SHARED_OPTIONS) - flags)
+    data_dir = _write_idx(_slice(300), tmp_path / "data")
+    code = cli.main(["sweep", "--data", str(data_dir), "--grid", "lr=1e-2", "layers=784,8,10", "--epochs", "1",
+                     "--jobs", "1", "--out", str(tmp_path / "o"), "--no-progress", "--no-download", "--json"])
+    assert code == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["ran"] == 1

@@ -92,6 +92,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _shared_options(p: argparse.ArgumentParser, datasets_help: str) -> None:
+    """The options numpynn train and numpynn sweep share, with one meaning in both."""
+    p.add_argument("--data", metavar="NAME|DIR", help=f"{datasets_help} "
+                   "(default: full MNIST if cached or downloadable, else mnist-sample)")
+    p.add_argument("--no-download", action="store_true", help="never download MNIST")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print one JSON object at the end")
+
+
+#: The options of numpynn train that numpynn sweep takes too (tests/test_sweep.py checks both).
+SHARED_OPTIONS = ("--data", "--no-download", "--no-progress", "--json", "--seed", "--epochs",
+                  "--validation-split", "--save")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .activations import ACTIVATIONS
     from .datasets import DATASET_NAMES
@@ -110,8 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a digit classifier (MNIST, the bundled sample, or IDX files)")
     datasets_help = f"{', '.join(DATASET_NAMES)}, or a folder of IDX files"
-    p.add_argument("--data", metavar="NAME|DIR", help=f"{datasets_help} "
-                   "(default: full MNIST if cached or downloadable, else mnist-sample)")
+    _shared_options(p, datasets_help)
     p.add_argument("--model", default="mlp", choices=_choices(MODELS),
                    help="mlp: dense layers (default); cnn: a LeNet-style convnet (two 5x5 convolutions "
                         "with max-pooling, then 512 -> 128 -> 10)")
@@ -149,13 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", metavar="FILE", help="write model and optimiser after every epoch")
     p.add_argument("--resume", metavar="FILE", help="continue from a checkpoint")
     p.add_argument("--plots", metavar="DIR", help="write learning curves and other figures as PNGs")
-    p.add_argument("--no-download", action="store_true", help="never download MNIST")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--json", action="store_true", help="print one JSON object at the end")
 
     p = sub.add_parser("sweep", help="train many recipes and architectures, score each on a validation "
                        "split, test the best once (joblib on this machine, or a Dask cluster)")
-    p.add_argument("--data", metavar="NAME|DIR", help=f"as for train: {datasets_help}")
+    _shared_options(p, datasets_help)
     p.add_argument("--grid", nargs="+", required=True, metavar="NAME=V1,V2",
                    help="options and their values, e.g. lr=1e-3,3e-3 batch_size=32,64 "
                         "layers=784,128,64,10:784,256,10 (alternatives of layers separated by ':'); "
@@ -176,8 +186,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", default="sweep", help="results.jsonl, best.safetensors and "
                    "sweep.png (default sweep); a rerun skips the trials already there")
     p.add_argument("--save", metavar="FILE", help="write the best trial's model (safetensors)")
-    p.add_argument("--no-download", action="store_true", help="never download MNIST")
-    p.add_argument("--json", action="store_true", help="print one JSON object at the end")
 
     p = sub.add_parser("evaluate", help="accuracy, loss and confusion matrix of a saved model")
     p.add_argument("model")
@@ -446,8 +454,21 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.scheduler and args.jobs:
         raise UsageError("--jobs is for joblib on this machine; with --scheduler the cluster's workers "
                          "run the trials")
-    sweeps.require(dask=bool(args.scheduler))
-    data = _load_data(args.data, download=not args.no_download, progress=False, quiet=args.json)
+    sweeps.require()
+    # the cluster answers (within sweeps.CONNECT_TIMEOUT seconds) before --out is made or data loaded
+    client = sweeps.connect(args.scheduler) if args.scheduler else None
+    try:
+        return _run_sweep(args, grid, client)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _run_sweep(args: argparse.Namespace, grid: dict[str, list[Any]], client: Any) -> int:
+    from . import sweep as sweeps
+
+    data = _load_data(args.data, download=not args.no_download,
+                      progress=not (args.no_progress or args.json), quiet=args.json)
     settings = {"random": args.random, "seed": args.seed, "epochs": args.epochs,
                 "validation_split": args.validation_split}
     trials, swept = sweeps.plan(data, grid, **settings)  # layers that do not fit the data: exit 2 too
@@ -464,7 +485,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         score = f"val {_pct(row['val_accuracy']).strip()}" if row["error"] is None else "diverged"
         _say(f"trial {done}/{total}  {_options(row, swept)}  {score}  {row['seconds']:.1f} s", args.json)
 
-    result = sweeps.sweep(data, grid, **settings, jobs=args.jobs, scheduler=args.scheduler,
+    result = sweeps.sweep(data, grid, **settings, jobs=args.jobs, scheduler=client,
                           out=args.out, on_trial=report)
     best = result.best
     if args.save and result.model is not None:

@@ -23,6 +23,10 @@ is rewritten atomically after each), the best model so far is kept in
 was killed, run again with the same ``out``, skips the trials already there.
 
 joblib and dask.distributed are optional: ``pip install 'numpynn[sweep]'``.
+
+For tests only: with ``NUMPYNN_SWEEP_HOLD=N`` in the environment, a sweep that has
+finished (and written) N trials in this run waits there until it is killed, so that
+a test can kill it at a known point rather than racing the clock.
 """
 
 from __future__ import annotations
@@ -55,6 +59,9 @@ from .training import SCHEDULES
 MISSING = "sweeps need joblib and dask.distributed: pip install 'numpynn[sweep]'"
 #: Without ``random``, a grid may hold at most this many trials (and ``random`` may ask for as many).
 MAX_TRIALS = 10_000
+#: Seconds :func:`connect` waits for a Dask scheduler that does not answer.
+CONNECT_TIMEOUT = 3.0
+HOLD = "NUMPYNN_SWEEP_HOLD"  # the test-only hook (see the module's docstring)
 RESULTS = "results.jsonl"
 BEST = "best.safetensors"
 FIGURE = "sweep.png"
@@ -355,18 +362,60 @@ def _joblib_engine(trials: list[dict[str, Any]], data: Dataset, jobs: int) -> It
     yield from parallel(joblib.delayed(run_trial)(trial, data) for trial in trials)
 
 
-def _dask_engine(trials: list[dict[str, Any]], data: Dataset, scheduler: str) -> Iterator[Any]:
+def connect(scheduler: str, timeout: float = CONNECT_TIMEOUT) -> Any:
+    """A ``dask.distributed.Client`` of the scheduler at ``scheduler`` (``tcp://HOST:PORT``);
+    :class:`ConnectionError` (one line) if it does not answer within ``timeout`` seconds:
+    at once where nothing listens at a TCP address (a plain connection is tried first,
+    before Dask is even imported)."""
+    _probe(scheduler, timeout)
     _need("joblib")
     distributed = _need("dask.distributed")
     try:
-        client = distributed.Client(scheduler, timeout="10s")
+        return distributed.Client(scheduler, timeout=f"{timeout:g}s")
     except (OSError, TimeoutError) as e:
         raise ConnectionError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
-    with client:
+    except Exception as e:  # noqa: BLE001 - something answers there, but not as a Dask scheduler
+        raise ConnectionError(f"no Dask scheduler answers at {scheduler} "
+                              f"({type(e).__name__}: {' '.join(str(e).split())[:200]})") from None
+
+
+def _probe(scheduler: str, timeout: float) -> None:
+    """ConnectionError unless a TCP connection to a ``tcp://`` or ``tls://`` address (or a bare
+    ``HOST:PORT``) opens within ``timeout`` seconds; other addresses are left to Dask."""
+    import socket
+
+    scheme, _, rest = scheduler.rpartition("://")
+    host, _, port = rest.rpartition(":")
+    host = host.strip("[]")  # an IPv6 address
+    if (scheme or "tcp") not in ("tcp", "tls") or not host or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as e:
+        reason = e.strerror or str(e) or type(e).__name__
+        raise ConnectionError(f"cannot reach the Dask scheduler at {scheduler}: {reason}") from None
+
+
+def _dask_engine(trials: list[dict[str, Any]], data: Dataset, client: Any, owned: bool) -> Iterator[Any]:
+    """The trials on the cluster of ``client`` (closed at the end if ``owned``)."""
+    distributed = _need("dask.distributed")
+    with client if owned else contextlib.nullcontext():
         shared = client.scatter(data, broadcast=True, hash=False)  # the data travels once per worker
         futures = [client.submit(run_trial, trial, shared, pure=False) for trial in trials]
         for future in distributed.as_completed(futures):
             yield future.result()
+
+
+def _hold_after() -> int | None:
+    """NUMPYNN_SWEEP_HOLD, the test-only hook: hold after this many trials of this run."""
+    text = os.environ.get(HOLD, "").strip()
+    return int(text) if text.isdigit() else None
+
+
+def _hold() -> None:  # pragma: no cover - ends only when the process is killed
+    while True:
+        time.sleep(3600)
 
 
 # --- the sweep ----------------------------------------------------------------------------------
@@ -525,7 +574,7 @@ def sweep(
     epochs: int | None = None,
     validation_split: float = 0.1,
     jobs: int | None = None,
-    scheduler: str | None = None,
+    scheduler: Any = None,
     out: str | os.PathLike[str] | None = None,
     figure: bool = True,
     on_trial: Callable[[dict[str, Any], int, int], Any] | None = None,
@@ -543,8 +592,10 @@ def sweep(
     every trial. ``seed`` seeds the networks, the batch orders, the validation
     split and the random draw. ``jobs``: joblib worker processes (default: the
     number of cores); ``scheduler``: the address of a Dask scheduler to run the
-    trials on instead. ``out``: a folder for ``results.jsonl`` (one line per
-    finished trial; a rerun skips those), ``best.safetensors`` and, with
+    trials on instead (:class:`ConnectionError` if it does not answer within
+    :data:`CONNECT_TIMEOUT` seconds, before anything is written), or a connected
+    ``dask.distributed.Client`` (:func:`connect`; left open). ``out``: a folder for
+    ``results.jsonl`` (one line per finished trial; a rerun skips those), ``best.safetensors`` and, with
     ``figure`` and matplotlib, ``sweep.png``. ``on_trial(row, done, total)`` is
     called as each trial finishes.
     """
@@ -556,13 +607,19 @@ def sweep(
             raise GridError(f"jobs must be a positive whole number, not {jobs!r}")
     require(dask=scheduler is not None)
     started = time.perf_counter()
+    client = connect(scheduler) if isinstance(scheduler, str) else scheduler  # before any file is made
     folder = Path(out) if out is not None else None
     lines: list[str] = []
     done: dict[str, dict[str, Any]] = {}
     if folder is not None:
         from ._io import make_folder
 
-        make_folder(folder)
+        try:
+            make_folder(folder)
+        except BaseException:
+            if client is not scheduler:
+                client.close()
+            raise
         lines, done = _read_results(folder / RESULTS)
     by_key = {t["key"]: t for t in trials}
     finished = {k: done[k] for k in by_key if k in done}
@@ -574,9 +631,10 @@ def sweep(
         rows = [r for r in rows if r.get("val_accuracy") is not None]
         return min(rows, key=_rank) if rows else None
 
-    engine = (_dask_engine(pending, data, scheduler) if scheduler
+    engine = (_dask_engine(pending, data, client, owned=client is not scheduler) if client is not None
               else _joblib_engine(pending, data, jobs))  # type: ignore[arg-type]
     count = len(finished)
+    hold = _hold_after()
     try:
         for row, params in engine:
             leader = best_so_far()
@@ -594,6 +652,8 @@ def sweep(
                     net.save(str(folder / BEST), metadata={"sweep_trial": row["key"]})
             if on_trial is not None:
                 on_trial(_public(row, by_key[row["key"]]), count, len(trials))
+            if hold is not None and count - (len(trials) - len(pending)) >= hold:
+                _hold()
     finally:
         with contextlib.suppress(Exception):
             engine.close()
