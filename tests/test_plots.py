@@ -298,3 +298,21 @@ def test_write_model_plots_without_history(tmp_path: Path, trained: tuple, data:
     assert list(saved) == written and out.is_dir()
     assert len(saved["confusion_matrix.png"].axes[0].texts) == 100
     assert "mnist-sample test set" in saved["misclassified.png"]._suptitle.get_text()
+
+
+def test_sweep_figure_fits_its_axes_to_the_scores() -> None:
+    """Every trial between 85% and 89%: the per-epoch panel spans about that, not up to 100%."""
+    rows = []
+    for trial, (lr, final) in enumerate([(1e-3, 0.852), (3e-3, 0.874), (1e-2, 0.889), (3e-2, 0.861)]):
+        curve = list(np.linspace(0.850, final, 5))
+        rows.append({"trial": trial, "options": {"lr": lr}, "val_accuracy": final, "val_loss": 1 - final,
+                     "history": {"epoch": [1, 2, 3, 4, 5], "val_accuracy": curve}, "error": None})
+    fig = plots.sweep_results(rows, ["lr"])
+    per_epoch = fig.axes[1]
+    assert per_epoch.get_title() == "Every trial, per epoch"
+    bottom, top = per_epoch.get_ylim()
+    points = [y for line in per_epoch.get_lines() for y in line.get_ydata()]
+    assert bottom <= min(points) and max(points) <= top  # every point shows
+    assert 80 <= bottom and top <= 90, (bottom, top)  # and the panel is about the scores
+    by_lr = fig.axes[0]
+    assert by_lr.get_ylim()[1] <= 90 and by_lr.get_ylim()[0] >= 80

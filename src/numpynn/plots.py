@@ -693,8 +693,13 @@ def sweep_results(
         curve = [100 * v for v in best["history"].get("val_accuracy", [])]
         ax.plot(range(1, len(curve) + 1), curve, color=TEST_COLOR, linewidth=1.8,
                 label=f"best: {100 * best['val_accuracy']:.2f}%")
+        # fit the data: from a little under the lowest final score (early epochs below it run
+        # off the bottom) to a little over the highest point of any curve, within 0-100%
         low = min(100 * r["val_accuracy"] for r in rows)
-        ax.set_ylim(max(0.0, min(low, 100 * best["val_accuracy"]) - 3), 100.3)
+        high = max([100 * v for r in rows for v in r["history"].get("val_accuracy", [])]
+                   + [100 * r["val_accuracy"] for r in rows])
+        pad = max(0.1 * (high - low), 0.2)
+        ax.set_ylim(max(0.0, low - 2 * pad), min(100.3, high + pad))
         ax.set_xlabel("epoch")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_ylabel("validation accuracy (%)")
