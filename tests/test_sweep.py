@@ -123,7 +123,7 @@ BAD_GRIDS = {
     "bad number": (["--grid", "lr=1e-3,fast"], "bad value for lr"),
     "negative rate": (["--grid", "lr=-1e-3"], "bad value for lr"),
     "fractional batch": (["--grid", "batch_size=32,1.5"], "bad value for batch_size"),
-    "unknown optimiser": (["--grid", "optimizer=adam,adamw"], "bad value for optimizer"),
+    "unknown optimiser": (["--grid", "optimizer=adam,adagrad"], "bad value for optimizer"),
     "bad layers": (["--grid", "layers=784,64,10:784,x,10"], "bad value for layers"),
     "layers that do not fit the data": (["--grid", "layers=100,10"], "must start with 784"),
     "no values": (["--grid", "lr="], "lr= has no values"),
