@@ -25,7 +25,7 @@ import numpy as np
 
 from . import losses
 from .activations import Activation, Identity
-from .layers import Layer, build_layers
+from .layers import Layer, build_layers, walk
 from .losses import Loss
 from .metrics import PIXEL_SCALE, classes, count_correct
 
@@ -95,6 +95,7 @@ class Network:
         seed: int | None = 0,
         dtype: str | np.dtype = "float32",
         params: Array | None = None,
+        state: Array | None = None,
     ) -> None:
         layers = list(layers)
         if not layers:
@@ -102,8 +103,12 @@ class Network:
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
                 raise TypeError(f"layer {i} is a {type(layer).__name__}, not a numpynn Layer")
-            if any(layer is other for other in layers[:i]):
-                raise ValueError(f"layer {i} appears twice: make a new layer object for each place")
+        seen: dict[int, str] = {}
+        for path, layer in walk(layers):
+            if id(layer) in seen:
+                raise ValueError(f"{path} appears twice (it is the layer object of {seen[id(layer)]} "
+                                 "too): make a new layer object for each place")
+            seen[id(layer)] = path
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, not {dtype!r}")
@@ -133,39 +138,36 @@ class Network:
         self.optimizer: Any = None  # the optimiser of the last fit, to continue with
         # θ of the best epoch so far while training with restore_best (checkpoints keep it)
         self.best_params: Array | None = None
-        # θ: every layer's parameters as views into one flat vector; ∇θ likewise
-        n = sum(layer.n_params for layer in layers)
-        if params is not None:
-            params = np.asarray(params)
-            if params.shape != (n,):
-                raise ValueError(f"params must be a flat vector of {n} values, not shape {params.shape}")
-        self.params = np.empty(n, self.dtype)
+        # θ: every layer's parameters (nested ones too, depth first) as views into one flat
+        # vector; ∇θ likewise. State that is not a parameter lies in a flat vector of its own.
+        self.params = _flat(params, sum(layer.n_params for layer in layers), self.dtype, "params")
         self.grads = np.zeros_like(self.params)
+        self.state = _flat(state, sum(layer.n_state for layer in layers), self.dtype, "state")
         rng = np.random.default_rng(seed)
         offset = 0
-        for i, layer in enumerate(layers):
+        for path, layer in walk(layers):
             for spec in layer.specs:
                 end = offset + math.prod(spec.shape)
                 view = self.params[offset:end].reshape(spec.shape)
                 if params is None:
-                    value = np.asarray(spec.init(rng, spec.shape))
-                    if value.shape != spec.shape:
-                        raise ValueError(f"layer {i} ({layer.name}): initial {spec.name} has shape "
-                                         f"{value.shape}, expected {spec.shape}")
-                    if not np.all(np.isfinite(value)):
-                        raise ValueError(f"layer {i} ({layer.name}): initial {spec.name} contains NaN "
-                                         "or infinite values")
-                    view[...] = value
+                    view[...] = _initial(path, layer, spec, rng)
                 layer.params[spec.name] = view
                 layer.grads[spec.name] = self.grads[offset:end].reshape(spec.shape)
+                offset = end
+        offset = 0
+        for path, layer in walk(layers):
+            for spec in layer.state_specs:
+                end = offset + math.prod(spec.shape)
+                view = self.state[offset:end].reshape(spec.shape)
+                if state is None:
+                    view[...] = _initial(path, layer, spec, rng)
+                layer.state[spec.name] = view
                 offset = end
         # ∂C/∂x of a layer is only needed when some layer below it has parameters
         below = 0
         for layer in layers:
             layer.needs_input_grad = below > 0
             below += layer.n_params
-        if params is not None:
-            self.params[...] = params
         self.reseed(0)
 
     # --- shape facts ------------------------------------------------------------------
@@ -183,6 +185,11 @@ class Network:
     def n_out(self) -> int:
         return self.output_shape[0]
 
+    def walk(self) -> list[tuple[str, Layer]]:
+        """Every layer of the tree with its path, depth first: ``[("layers.0", …), ("layers.1", block),
+        ("layers.1.layers.0", …), …]``; the order of θ and of the model file's tensors."""
+        return list(walk(self.layers))
+
     @property
     def n_params(self) -> int:
         return int(self.params.size)
@@ -191,7 +198,7 @@ class Network:
         """Give every layer a generator seeded from (seed, epoch, layer index), e.g.
         for dropout masks; :func:`~numpynn.training.fit` calls it at each epoch."""
         seed = self.seed if seed is None else seed
-        for i, layer in enumerate(self.layers):
+        for i, (_, layer) in enumerate(walk(self.layers)):  # i: the layer's place in the tree
             layer.rng = np.random.default_rng([seed if seed is not None else 0, epoch, _LAYER_STREAM, i])
 
     # --- inputs and targets -----------------------------------------------------------
@@ -341,16 +348,17 @@ class Network:
     _loss = loss_of
 
     def gradients(self, x: Any, y: Any, training: bool = True) -> tuple[float, list[tuple[Array, ...]]]:
-        """The mean loss on (x, y) and its gradients, one tuple per layer in the
+        """The mean loss on (x, y) and its gradients, one tuple per top-level layer in the
         order of its parameters: ``(∇W_l, ∇b_l)`` for Dense, ``()`` for a layer
-        without parameters (copies). ``training`` as in a training step
-        (dropout on, with masks from each layer's ``rng``)."""
+        without parameters, a tuple of its children's tuples for a block (copies).
+        ``training`` as in a training step (dropout on, with masks from each layer's
+        ``rng``; batch normalization on the batch's statistics, updating its running ones)."""
         x = self.as_float(self.check_inputs(x))
         y = self.targets(y, x.shape[0])
         self.forward(x, training)
         loss = self._batch_loss(y)
         self.backward(y)
-        return loss, [tuple(layer.grads[s.name].copy() for s in layer.specs) for layer in self.layers]
+        return loss, [_grads(layer) for layer in self.layers]
 
     # --- inference ------------------------------------------------------------------
     @property
@@ -431,6 +439,7 @@ class Network:
             seed=self.seed,
             dtype=self.dtype if dtype is None else dtype,
             params=self.params,
+            state=self.state,
         )
         clone.metadata = dict(self.metadata)
         return clone
@@ -475,6 +484,35 @@ def _input_shape(first: Layer, given: Sequence[int] | int | None) -> tuple[int, 
                             for d in shape):
         raise ValueError(f"input_shape must be positive whole numbers, not {given!r}")
     return tuple(int(d) for d in shape)
+
+
+def _flat(given: Any, n: int, dtype: np.dtype, name: str) -> Array:
+    """A flat vector of ``n`` values of ``dtype``: a copy of ``given``, or empty to be filled."""
+    if given is None:
+        return np.empty(n, dtype)
+    given = np.asarray(given)
+    if given.shape != (n,):
+        raise ValueError(f"{name} must be a flat vector of {n} values, not shape {given.shape}")
+    return given.astype(dtype, copy=True)
+
+
+def _initial(path: str, layer: Layer, spec: Any, rng: np.random.Generator) -> Array:
+    """The initial value of one parameter or state array, checked."""
+    value = np.asarray(spec.init(rng, spec.shape))
+    if value.shape != spec.shape:
+        raise ValueError(f"{path} ({layer.name}): initial {spec.name} has shape {value.shape}, "
+                         f"expected {spec.shape}")
+    if not np.all(np.isfinite(value)):
+        raise ValueError(f"{path} ({layer.name}): initial {spec.name} contains NaN or infinite values")
+    return value
+
+
+def _grads(layer: Layer) -> tuple[Any, ...]:
+    """A copy of a layer's ∇θ in the order of its parameters; a block's holds its children's."""
+    children = layer.named_children()
+    if children:
+        return tuple(_grads(child) for _, child in children)
+    return tuple(layer.grads[spec.name].copy() for spec in layer.specs)
 
 
 def _activation_name(layer: Layer) -> str:

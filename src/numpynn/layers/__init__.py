@@ -6,15 +6,20 @@
 - :mod:`~numpynn.layers.dropout`: ``Dropout``;
 - :mod:`~numpynn.layers.shape`: ``Flatten``, ``Reshape``;
 - :mod:`~numpynn.layers.conv`: ``Conv2D``;
-- :mod:`~numpynn.layers.pool`: ``MaxPool2D``, ``AvgPool2D``.
+- :mod:`~numpynn.layers.pool`: ``MaxPool2D``, ``AvgPool2D``, ``GlobalAvgPool2D``;
+- :mod:`~numpynn.layers.blocks`: ``Sequential``, ``Residual`` (layers made of layers).
+
+Each ``from .x import …`` line below ships one file's layers; ``__all__`` is read
+from the registry, so a new layer needs no other line.
 """
 
-from .base import LAYERS, Layer, ParamSpec, build_layers, register_layer
-from .conv import Conv2D
-from .dense import Dense
-from .dropout import Dropout
-from .pool import AvgPool2D, MaxPool2D
-from .shape import Flatten, Reshape
+from .base import LAYERS, Layer, ParamSpec, StateSpec, build_layers, register_layer, walk
+from .blocks import Residual, Sequential  # noqa: F401 (ships the file's layers)
+from .conv import Conv2D  # noqa: F401 (ships the file's layers)
+from .dense import Dense  # noqa: F401 (ships the file's layers)
+from .dropout import Dropout  # noqa: F401 (ships the file's layers)
+from .pool import AvgPool2D, GlobalAvgPool2D, MaxPool2D  # noqa: F401 (ships the file's layers)
+from .shape import Flatten, Reshape  # noqa: F401 (ships the file's layers)
 
-__all__ = ["LAYERS", "AvgPool2D", "Conv2D", "Dense", "Dropout", "Flatten", "Layer", "MaxPool2D", "ParamSpec",
-           "Reshape", "build_layers", "register_layer"]
+__all__ = ["LAYERS", "Layer", "ParamSpec", "StateSpec", "build_layers", "register_layer", "walk",
+           *LAYERS.names()]

@@ -3,7 +3,7 @@
 A layer is a module with its chain rule beside its forward pass::
 
     build(input_shape) -> output_shape     once, when the network is made: declare
-                                           parameters with add_param
+                                           parameters with add_param, state with add_state
     forward(x, training) -> y              x (B, *input_shape) -> y (B, *output_shape)
     backward(grad_y) -> grad_x             ∂C/∂y -> ∂C/∂x, filling self.grads on the way
     config() -> dict                       constructor arguments, to save and rebuild it
@@ -14,6 +14,13 @@ every layer at once. ``backward`` is the layer's *local* chain rule: it is
 given ∂C/∂y for its own output and returns ∂C/∂x for its own input; the
 network only chains these calls, from the last layer to the first.
 
+``self.state[name]`` (declared with ``add_state``) is an array a layer keeps
+that is not a parameter, e.g. batch normalization's running mean: saved in
+model files and checkpoints, never touched by an optimiser. A layer made of
+layers (:mod:`~numpynn.layers.blocks`) lists them in :meth:`Layer.named_children`;
+the network walks the tree (:func:`walk`), so nested parameters are views into
+the same flat θ.
+
 Shapes exclude the batch axis: a Dense layer of 784 inputs has
 ``input_shape == (784,)`` and receives ``x`` of shape (B, 784).
 """
@@ -22,7 +29,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
@@ -64,6 +71,14 @@ class ParamSpec(NamedTuple):
     init: Callable[[np.random.Generator, Shape], Array]
 
 
+class StateSpec(NamedTuple):
+    """An array of state declared by :meth:`Layer.add_state`."""
+
+    name: str
+    shape: Shape
+    init: Callable[[np.random.Generator, Shape], Array]
+
+
 class Layer(ABC):
     """Base class of layers; see the module docstring for the protocol.
 
@@ -80,6 +95,8 @@ class Layer(ABC):
         self.params: dict[str, Array] = {}
         self.grads: dict[str, Array] = {}
         self.specs: list[ParamSpec] = []
+        self.state: dict[str, Array] = {}
+        self.state_specs: list[StateSpec] = []
         self.input_shape: Shape = ()
         self.output_shape: Shape = ()
         self.needs_input_grad = True
@@ -138,18 +155,45 @@ class Layer(ABC):
         order of the ``add_param`` calls, then ``self.params[name]`` and
         ``self.grads[name]`` are views of that shape into θ and ∇θ.
         """
-        if not isinstance(name, str) or not name.isidentifier():
-            raise ValueError(f"a parameter name must be an identifier, not {name!r}")
-        if any(spec.name == name for spec in self.specs):
-            raise ValueError(f"parameter {name!r} is declared twice")
+        self._check_name(name, shape)
         shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-        if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 1 for d in shape):
-            raise ValueError(f"parameter {name!r} needs a shape of positive whole numbers, not {shape}")
         self.specs.append(ParamSpec(name, tuple(int(d) for d in shape), initializers.get(init)))
+
+    def add_state(self, name: str, shape: Shape | int,
+                  init: str | Callable[[np.random.Generator, Shape], Array] = "zeros") -> None:
+        """Declare an array of state, called from :meth:`build`: not a parameter (no gradient,
+        no optimiser step), but saved in model files and checkpoints and restored on load and
+        resume. ``self.state[name]`` is a view of that shape into the network's flat state
+        vector, filled with ``init`` (as in :meth:`add_param`) when the network is made."""
+        self._check_name(name, shape)
+        shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+        self.state_specs.append(StateSpec(name, tuple(int(d) for d in shape), initializers.get(init)))
+
+    def _check_name(self, name: str, shape: Any) -> None:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"a parameter or state name must be an identifier, not {name!r}")
+        if any(spec.name == name for spec in (*self.specs, *self.state_specs)):
+            raise ValueError(f"{name!r} is declared twice")
+        dims = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+        if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 1 for d in dims):
+            raise ValueError(f"{name!r} needs a shape of positive whole numbers, not {dims}")
+
+    def named_children(self) -> list[tuple[str, Layer]]:
+        """The layers this layer is made of, each with its name in the tree (a block's
+        ``("layers.0", …)``, a residual's ``("shortcut", …)``); none for a plain layer."""
+        return []
 
     @property
     def n_params(self) -> int:
-        return sum(math.prod(spec.shape) for spec in self.specs)
+        """Parameters of this layer and of the layers it is made of."""
+        own = sum(math.prod(spec.shape) for spec in self.specs)
+        return own + sum(child.n_params for _, child in self.named_children())
+
+    @property
+    def n_state(self) -> int:
+        """Values of state of this layer and of the layers it is made of."""
+        own = sum(math.prod(spec.shape) for spec in self.state_specs)
+        return own + sum(child.n_state for _, child in self.named_children())
 
     @property
     def name(self) -> str:
@@ -251,8 +295,8 @@ def build_layers(layers: list[Layer], input_shape: Shape) -> Shape:
             raise TypeError(f"layer {i} is a {type(layer).__name__}, not a numpynn Layer")
         if not hasattr(layer, "specs"):
             raise TypeError(f"layer {i} ({type(layer).__name__}) did not call super().__init__()")
-        layer.specs = []
-        layer.params, layer.grads = {}, {}
+        layer.specs, layer.state_specs = [], []
+        layer.params, layer.grads, layer.state = {}, {}, {}
         layer.input_shape = shape
         try:
             out = layer.build(shape)
@@ -266,3 +310,17 @@ def build_layers(layers: list[Layer], input_shape: Shape) -> Shape:
             raise ValueError(f"layer {i} ({layer.name}): its output shape {out} is empty or not positive")
         layer.output_shape = shape = tuple(int(d) for d in out)
     return shape
+
+
+def walk(layers: list[Layer], prefix: str = "layers") -> Iterator[tuple[str, Layer]]:
+    """Every layer of the tree, depth first, with its path: ``("layers.3", block)``, then
+    ``("layers.3.layers.0", its first layer)``, … The order in which parameters lie in θ,
+    tensors are named in model files, and layers draw their generators."""
+    for i, layer in enumerate(layers):
+        yield from _walk(layer, f"{prefix}.{i}")
+
+
+def _walk(layer: Layer, path: str) -> Iterator[tuple[str, Layer]]:
+    yield path, layer
+    for name, child in layer.named_children():
+        yield from _walk(child, f"{path}.{name}")

@@ -158,3 +158,35 @@ class AvgPool2D(_Pool2D):
         for _, view in self.offsets(dx):
             view += share  # every input gets its share from each window it is in
         return nchw(dx)
+
+
+@register_layer
+class GlobalAvgPool2D(Layer):
+    """The mean of each feature map: (B, C, H, W) -> (B, C), y_c = (1/HW) Σ_{h,w} x_{c,h,w}.
+
+    Backward spreads each ∂C/∂y_c evenly over its map: ∂C/∂x_{c,h,w} = ∂C/∂y_c / (HW).
+    """
+
+    def build(self, input_shape: Shape) -> Shape:
+        if len(input_shape) != 3:
+            raise ValueError(f"expects images (channels, height, width) but gets inputs of shape "
+                             f"{input_shape}")
+        return (input_shape[0],)
+
+    def forward(self, x: Array, training: bool = False) -> Array:
+        B, C = x.shape[:2]
+        y = self.buffer("y", (B, C), x.dtype)
+        np.add.reduce(x.reshape(B, C, -1), axis=2, out=y)
+        y *= x.dtype.type(1.0 / (x.shape[2] * x.shape[3]))  # y_c = (1/HW) Σ x_c
+        return y
+
+    def backward(self, grad_y: Array) -> Array | None:
+        if not self.needs_input_grad:
+            return None
+        C, H, W = self.input_shape
+        g = self.buffer("grad_x", (grad_y.shape[0], C, H, W), grad_y.dtype)
+        np.multiply(grad_y[:, :, None, None], grad_y.dtype.type(1.0 / (H * W)), out=g)  # ∂C/∂x = ∂C/∂y / HW
+        return g
+
+    def to_onnx(self, graph: Any, x: str) -> str:
+        return graph.node("Flatten", [graph.node("GlobalAveragePool", [x])], axis=1)  # (N, C, 1, 1) -> (N, C)
