@@ -18,6 +18,7 @@ from .blocks import Residual, Sequential  # noqa: F401 (ships the file's layers)
 from .conv import Conv2D  # noqa: F401 (ships the file's layers)
 from .dense import Dense  # noqa: F401 (ships the file's layers)
 from .dropout import Dropout  # noqa: F401 (ships the file's layers)
+from .norm import BatchNorm1D, BatchNorm2D, LayerNorm  # noqa: F401 (ships the file's layers)
 from .pool import AvgPool2D, GlobalAvgPool2D, MaxPool2D  # noqa: F401 (ships the file's layers)
 from .shape import Flatten, Reshape  # noqa: F401 (ships the file's layers)
 

@@ -1,0 +1,321 @@
+"""Normalization: BatchNorm1D, BatchNorm2D (Ioffe & Szegedy, 2015) and LayerNorm (Ba et al., 2016).
+
+Batch normalization, per channel c, over the n values of that channel in the batch
+(n = B for BatchNorm1D on (B, F); n = B·H·W for BatchNorm2D on (B, C, H, W)):
+
+    μ_B  = (1/n) Σ x                         the batch mean
+    σ²_B = (1/n) Σ (x − μ_B)²                the biased batch variance
+    x̂    = (x − μ_B) / √(σ²_B + ε)           (σ_B below stands for √(σ²_B + ε))
+    z    = γ x̂ + β,   a = σ(z)               γ (gamma), β (beta): parameters, one per channel
+
+While training, the running statistics follow the batches (as PyTorch defines momentum):
+
+    running_mean ← (1 − m)·running_mean + m·μ_B
+    running_var  ← (1 − m)·running_var  + m·σ²_B·n/(n − 1)     (the unbiased variance)
+
+and at inference (``training=False``: predict, evaluate) x̂ = (x − running_mean)/√(running_var + ε),
+a fixed affine map of x. Backward, given ∂C/∂a, with g = δ = ∂C/∂z = ∂C/∂a ⊙ σ'(z)
+(docs/normalization.md derives it through μ_B and σ²_B):
+
+    ∇γ = Σ g ⊙ x̂,   ∇β = Σ g                                  (sums over batch and positions)
+    ∂C/∂x = (γ/σ_B)·(g − mean(g) − x̂·mean(g ⊙ x̂))           training
+    ∂C/∂x = g·γ/√(running_var + ε)                           inference
+
+LayerNorm is the same algebra over the other axis: the statistics of each sample over its F
+features, γ and β one per feature, the same at training and inference, no running statistics:
+
+    ∂C/∂x = (1/σ)·(ĝ − mean_F(ĝ) − x̂·mean_F(ĝ ⊙ x̂)),   ĝ = g ⊙ γ
+
+(γ varies along the normalized axis here, so it stays inside as ĝ). BatchNorm2D works on
+channels-last memory, as Conv2D does: it returns a (B, C, H, W) view of (B, H, W, C) buffers,
+so statistics per channel are reductions over the leading axes. Values and shapes are
+PyTorch's (``BatchNorm1d``, ``BatchNorm2d``, ``LayerNorm``) in every case.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..activations import Activation
+from .base import Array, Layer, Shape, register_layer, whole
+from .conv import nchw, nhwc
+
+
+def _probability(layer: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"{layer} momentum must be a number in [0, 1], not {value!r}")
+    return float(value)
+
+
+def _positive(layer: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not value > 0.0:
+        raise ValueError(f"{layer} eps must be a positive number, not {value!r}")
+    return float(value)
+
+
+def _elementwise(layer: str, activation: Any) -> Activation:
+    from .. import activations
+
+    act = activations.get(activation)
+    if not act.elementwise:
+        raise ValueError(f"{layer} cannot use {act.name}, which only suits the output layer")
+    return act
+
+
+class _BatchNorm(Layer):
+    """What both batch normalizations share: the statistics per channel over the leading axes
+    of a channels-last array (B, F) or (B, H, W, C), and the chain rule through them."""
+
+    def __init__(self, channels: int, momentum: float, eps: float, activation: Any, what: str) -> None:
+        super().__init__()
+        self.channels = whole(self.name, what, channels)
+        self.momentum = _probability(self.name, momentum)
+        self.eps = _positive(self.name, eps)
+        self.activation = _elementwise(self.name, activation)
+        self.training = False  # the mode of the last forward pass
+        self.xhat: Array = np.empty((0, self.channels))  # x̂ of the last forward pass, channels last
+        self.inv_std: Array = np.ones(self.channels)  # 1/σ_B (training) or 1/√(running_var + ε)
+        self.z: Array = np.empty((0, self.channels))  # z = γ x̂ + β, channels last
+        self.a: Array = np.empty((0, self.channels))  # a = σ(z), channels last
+
+    # the layout: (B, F) is channels last already; BatchNorm2D views (B, C, H, W) as (B, H, W, C)
+    def _channels_last(self, x: Array) -> Array:
+        return x
+
+    def _channels_first(self, x: Array) -> Array:
+        return x
+
+    def _declare(self) -> None:
+        self.add_param("gamma", (self.channels,), "ones")
+        self.add_param("beta", (self.channels,), "zeros")
+        self.add_state("running_mean", (self.channels,), "zeros")
+        self.add_state("running_var", (self.channels,), "ones")
+
+    def forward(self, x: Array, training: bool = False) -> Array:
+        """a = σ(γ x̂ + β), x̂ from the batch's statistics (training) or the running ones.
+        Keeps x̂, 1/σ, z and a; the returned array is a reusable buffer."""
+        xs = self._channels_last(x)  # (B, F) or (B, H, W, C), a view
+        gamma, beta = self.params["gamma"], self.params["beta"]
+        dtype = gamma.dtype
+        axes = tuple(range(xs.ndim - 1))  # every axis but the channels
+        n = xs.size // self.channels  # values per channel
+        xhat = self.buffer("xhat", xs.shape, dtype)
+        if training:
+            if n == 1:
+                raise ValueError(f"{self.name} needs more than 1 value per channel when training, but "
+                                 f"gets a batch of 1 of shape {tuple(x.shape[1:])}: train on batches of 2 "
+                                 "or more (pick a batch_size that leaves no last batch of 1)")
+            mean = np.mean(xs, axis=axes, dtype=dtype)  # μ_B = (1/n) Σ x
+            np.subtract(xs, mean, out=xhat)  # x − μ_B
+            rows = xhat.reshape(n, self.channels)
+            var = np.einsum("nc,nc->c", rows, rows) / n  # σ²_B = (1/n) Σ (x − μ_B)²  (biased)
+            inv_std = 1.0 / np.sqrt(var + self.eps)  # 1/σ_B = 1/√(σ²_B + ε)
+            m = self.momentum
+            running_mean, running_var = self.state["running_mean"], self.state["running_var"]
+            running_mean *= 1.0 - m  # running_mean ← (1 − m)·running_mean + m·μ_B
+            running_mean += m * mean
+            running_var *= 1.0 - m  # running_var ← (1 − m)·running_var + m·σ²_B·n/(n − 1)
+            running_var += (m * n / (n - 1)) * var
+        else:
+            inv_std = 1.0 / np.sqrt(self.state["running_var"] + self.eps)  # 1/√(running_var + ε)
+            np.subtract(xs, self.state["running_mean"], out=xhat)  # x − running_mean
+        xhat *= inv_std  # x̂ = (x − μ)/σ
+        z = np.multiply(xhat, gamma, out=self.buffer("z", xs.shape, dtype))  # z = γ x̂ + β
+        z += beta
+        a = self.activation.forward(z, out=self.buffer("a", xs.shape, dtype))  # a = σ(z)
+        self.training, self.xhat, self.inv_std, self.z, self.a = training, xhat, inv_std, z, a
+        return self._channels_first(a)
+
+    def backward(self, grad_y: Array) -> Array | None:
+        """Given ∂C/∂a, write ∇γ, ∇β and return ∂C/∂x (a reusable buffer), in the mode of the
+        last forward pass: through the batch's statistics, or the fixed affine map."""
+        g = self.activation.delta(self._channels_last(grad_y), self.z, self.a)  # g = δ = ∂C/∂a ⊙ σ'(z)
+        axes = tuple(range(g.ndim - 1))
+        grad_gamma, grad_beta = self.grads["gamma"], self.grads["beta"]
+        lead = "bhw"[: g.ndim - 1]  # the axes summed over: b (B, F) or bhw (B, H, W, C)
+        np.einsum(f"{lead}c,{lead}c->c", g, self.xhat, out=grad_gamma)  # ∇γ = Σ g ⊙ x̂
+        np.sum(g, axis=axes, out=grad_beta)  # ∇β = Σ g
+        if not self.needs_input_grad:
+            return None
+        scale = self.params["gamma"] * self.inv_std  # γ/σ
+        grad_x = self.buffer("grad_x", g.shape, g.dtype)
+        if not self.training:
+            np.multiply(g, scale, out=grad_x)  # ∂C/∂x = g·γ/√(running_var + ε)
+            return self._channels_first(grad_x)
+        n = g.size // self.channels
+        np.multiply(self.xhat, grad_gamma / n, out=grad_x)  # x̂·mean(g ⊙ x̂)   (mean(g ⊙ x̂) = ∇γ/n)
+        grad_x += grad_beta / n  # + mean(g)   (= ∇β/n)
+        np.subtract(g, grad_x, out=grad_x)  # g − mean(g) − x̂·mean(g ⊙ x̂)
+        grad_x *= scale  # ∂C/∂x = (γ/σ_B)·(g − mean(g) − x̂·mean(g ⊙ x̂))
+        return self._channels_first(grad_x)
+
+    def to_onnx(self, graph: Any, x: str) -> str:
+        y = graph.node("BatchNormalization", [  # y = γ (x − mean)/√(var + ε) + β, per channel (axis 1)
+            x, graph.param("gamma"), graph.param("beta"),
+            graph.constant("running_mean", self.state["running_mean"].astype(np.float32)),
+            graph.constant("running_var", self.state["running_var"].astype(np.float32))], epsilon=self.eps)
+        return graph.activation(self.activation, y)  # a = σ(y)
+
+    def _extra(self) -> str:
+        return "".join(f", {k}={v!r}" for k, v, default in (
+            ("momentum", self.momentum, 0.1), ("eps", self.eps, 1e-5),
+            ("activation", self.activation.name, "identity")) if v != default)
+
+
+@register_layer
+class BatchNorm1D(_BatchNorm):
+    """Batch normalization of rows (B, F), per feature over the batch (PyTorch's ``BatchNorm1d``),
+    then σ: ``a = σ(γ x̂ + β)``.
+
+    Parameters
+    ----------
+    num_features:
+        F, the features per row (checked against the input).
+    momentum:
+        The weight of each batch in the running statistics (PyTorch's convention: 0.1).
+    eps:
+        ε, added to the variance.
+    activation:
+        An element-wise σ applied after the affine step (``"identity"`` by default).
+
+    Parameters ``gamma`` (ones) and ``beta`` (zeros); state ``running_mean`` (zeros) and
+    ``running_var`` (ones), used by predict and evaluate, never changed by an optimiser.
+    """
+
+    def __init__(self, num_features: int, momentum: float = 0.1, eps: float = 1e-5,
+                 activation: str | Activation = "identity") -> None:
+        super().__init__(num_features, momentum, eps, activation, "num_features")
+
+    @property
+    def num_features(self) -> int:
+        return self.channels
+
+    def config(self) -> dict[str, Any]:
+        return {"num_features": self.channels, "momentum": self.momentum, "eps": self.eps,
+                "activation": self.activation}
+
+    def default_input_shape(self) -> Shape:
+        return (self.channels,)
+
+    def build(self, input_shape: Shape) -> Shape:
+        if len(input_shape) != 1:
+            raise ValueError(f"expects rows of {self.channels} features but gets inputs of shape "
+                             f"{tuple(input_shape)} (use BatchNorm2D for images, or a Flatten() before it)")
+        if input_shape[0] != self.channels:
+            raise ValueError(f"BatchNorm1D has num_features={self.channels} but gets {input_shape[0]} "
+                             "features per row")
+        self._declare()
+        return tuple(input_shape)
+
+    def __repr__(self) -> str:
+        return f"BatchNorm1D({self.channels}{self._extra()})"
+
+
+@register_layer
+class BatchNorm2D(_BatchNorm):
+    """Batch normalization of images (B, C, H, W), per channel over the batch and every position
+    (PyTorch's ``BatchNorm2d``), then σ; the arguments are those of :class:`BatchNorm1D`, with
+    C = ``num_channels``. Returns a (B, C, H, W) view of channels-last memory, as Conv2D does."""
+
+    def __init__(self, num_channels: int, momentum: float = 0.1, eps: float = 1e-5,
+                 activation: str | Activation = "identity") -> None:
+        super().__init__(num_channels, momentum, eps, activation, "num_channels")
+
+    @property
+    def num_channels(self) -> int:
+        return self.channels
+
+    def config(self) -> dict[str, Any]:
+        return {"num_channels": self.channels, "momentum": self.momentum, "eps": self.eps,
+                "activation": self.activation}
+
+    def build(self, input_shape: Shape) -> Shape:
+        if len(input_shape) != 3:
+            raise ValueError(f"expects images (channels, height, width) but gets inputs of shape "
+                             f"{tuple(input_shape)} (use BatchNorm1D for rows of features)")
+        if input_shape[0] != self.channels:
+            raise ValueError(f"BatchNorm2D has num_channels={self.channels} but gets {input_shape[0]} "
+                             "channels")
+        self._declare()
+        return tuple(input_shape)
+
+    def _channels_last(self, x: Array) -> Array:
+        return nhwc(x)  # (B, C, H, W) -> (B, H, W, C), a view
+
+    def _channels_first(self, x: Array) -> Array:
+        return nchw(x)  # (B, H, W, C) -> (B, C, H, W), a view
+
+    def __repr__(self) -> str:
+        return f"BatchNorm2D({self.channels}{self._extra()})"
+
+
+@register_layer
+class LayerNorm(Layer):
+    """Layer normalization of rows (B, F): each sample over its own F features (PyTorch's
+    ``LayerNorm(F)``), ``y = γ ⊙ (x − μ)/√(σ² + ε) + β`` with γ (gamma, ones) and β (beta,
+    zeros) one per feature. The same at training and inference: no running statistics."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.num_features = whole("LayerNorm", "num_features", num_features)
+        self.eps = _positive("LayerNorm", eps)
+        self.xhat: Array = np.empty((0, self.num_features))  # x̂ of the last forward pass (B, F)
+        self.inv_std: Array = np.empty((0, 1))  # 1/σ of each row (B, 1)
+
+    def config(self) -> dict[str, Any]:
+        return {"num_features": self.num_features, "eps": self.eps}
+
+    def default_input_shape(self) -> Shape:
+        return (self.num_features,)
+
+    def build(self, input_shape: Shape) -> Shape:
+        if len(input_shape) != 1:
+            raise ValueError(f"expects rows of {self.num_features} features but gets inputs of shape "
+                             f"{tuple(input_shape)} (put a Flatten() before it)")
+        if input_shape[0] != self.num_features:
+            raise ValueError(f"LayerNorm has num_features={self.num_features} but gets {input_shape[0]} "
+                             "features per row")
+        self.add_param("gamma", (self.num_features,), "ones")
+        self.add_param("beta", (self.num_features,), "zeros")
+        return tuple(input_shape)
+
+    def forward(self, x: Array, training: bool = False) -> Array:
+        """y = γ x̂ + β with each row's statistics; (B, F) -> (B, F), a reusable buffer."""
+        B, F = x.shape
+        dtype = self.params["gamma"].dtype
+        xhat = self.buffer("xhat", (B, F), dtype)
+        np.subtract(x, np.mean(x, axis=1, keepdims=True, dtype=dtype), out=xhat)  # x − μ, μ = (1/F) Σ_f x
+        var = np.einsum("bf,bf->b", xhat, xhat) / F  # σ² = (1/F) Σ_f (x − μ)²  (biased)
+        inv_std = self.buffer("inv_std", (B, 1), dtype)
+        np.sqrt(var[:, None] + self.eps, out=inv_std)
+        np.divide(1.0, inv_std, out=inv_std)  # 1/σ = 1/√(σ² + ε), per row
+        xhat *= inv_std  # x̂ = (x − μ)/σ
+        y = np.multiply(xhat, self.params["gamma"], out=self.buffer("y", (B, F), dtype))  # y = γ x̂ + β
+        y += self.params["beta"]
+        self.xhat, self.inv_std = xhat, inv_std
+        return y
+
+    def backward(self, grad_y: Array) -> Array | None:
+        """Given g = ∂C/∂y (B, F), write ∇γ, ∇β and return ∂C/∂x (B, F), a reusable buffer."""
+        g, xhat = grad_y, self.xhat
+        np.einsum("bf,bf->f", g, xhat, out=self.grads["gamma"])  # ∇γ = Σ_rows g ⊙ x̂
+        np.sum(g, axis=0, out=self.grads["beta"])  # ∇β = Σ_rows g
+        if not self.needs_input_grad:
+            return None
+        F = g.shape[1]
+        gh = np.multiply(g, self.params["gamma"], out=self.buffer("grad_x", g.shape, g.dtype))  # ĝ = g ⊙ γ
+        mean_gh = np.mean(gh, axis=1, keepdims=True)  # mean_F(ĝ)
+        mean_ghx = np.einsum("bf,bf->b", gh, xhat)[:, None] / F  # mean_F(ĝ ⊙ x̂)
+        gh -= mean_gh  # ĝ − mean_F(ĝ)
+        gh -= np.multiply(xhat, mean_ghx, out=self.buffer("xhat_m", g.shape, g.dtype))  # − x̂·mean_F(ĝ ⊙ x̂)
+        gh *= self.inv_std  # ∂C/∂x = (1/σ)·(ĝ − mean_F(ĝ) − x̂·mean_F(ĝ ⊙ x̂))
+        return gh
+
+    def to_onnx(self, graph: Any, x: str) -> str:
+        return graph.node("LayerNormalization", [x, graph.param("gamma"), graph.param("beta")],
+                          axis=-1, epsilon=self.eps)  # y = γ (x − μ)/√(σ² + ε) + β over the features
+
+    def __repr__(self) -> str:
+        return f"LayerNorm({self.num_features}{'' if self.eps == 1e-5 else f', eps={self.eps!r}'})"
