@@ -126,7 +126,7 @@ def test_tensor_layout_and_metadata(model_file: Path) -> None:
     assert sorted(tensors) == [f"layers.{i}.{p}" for i in range(3) for p in "Wb"]
     assert tensors["layers.0.W"].shape == (12, 8) and tensors["layers.0.b"].shape == (8,)
     assert tensors["layers.2.W"].dtype == np.float32
-    assert meta["format"] == "numpynn" and meta["format_version"] == "2"
+    assert meta["format"] == "numpynn" and meta["format_version"] == "3"
     assert meta["numpynn_version"] == nn.__version__
     arch = json.loads(meta["architecture"])
     assert arch["input_shape"] == [12]
@@ -406,8 +406,8 @@ def test_plain_safetensors_file(tmp_path: Path) -> None:
 
 def test_unknown_format_version(model_file: Path) -> None:
     tensors, meta = _parts(model_file)
-    message = _assert_invalid(_rewrite(model_file, tensors, {**meta, "format_version": "3"}), "format_version")
-    assert "'3'" in message and "1, 2" in message
+    message = _assert_invalid(_rewrite(model_file, tensors, {**meta, "format_version": "4"}), "format_version")
+    assert "'4'" in message and "1, 2, 3" in message
 
 
 @pytest.mark.parametrize(
@@ -808,7 +808,7 @@ def test_describe(tmp_path: Path) -> None:
     assert info["path"] == str(path)
     assert info["file_size"] == path.stat().st_size
     assert info["kind"] == "model" and info["checkpoint"] is None
-    assert info["format_version"] == "2" and info["numpynn_version"] == nn.__version__
+    assert info["format_version"] == "3" and info["numpynn_version"] == nn.__version__
     assert info["dtype"] == "float64" and info["loss"] == "squared_error" and info["seed"] == 0
     assert info["sizes"] == [5, 7, 6, 4, 2]
     assert info["input_shape"] == [5]

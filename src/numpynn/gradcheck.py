@@ -65,7 +65,7 @@ def gradient_check(
     """
     net64 = net.copy("float64")
     x64 = np.asarray(x)
-    x64 = net64._as_float(x64) if x64.dtype == np.uint8 else x64.astype(np.float64)
+    x64 = net64.as_float(x64) if x64.dtype == np.uint8 else x64.astype(np.float64)
 
     def cost() -> float:
         net64.reseed(0, seed)  # the same dropout masks for every evaluation
@@ -100,12 +100,13 @@ def gradient_check(
 
 
 def _name_of(net: Network, i: int) -> str:
-    """'layers.{l}.{name}[index]' for flat parameter index i, e.g. 'layers.1.W[3, 0]'."""
-    for l, layer in enumerate(net.layers):
+    """'{path}.{name}[index]' for flat parameter index i, e.g. 'layers.1.W[3, 0]' or
+    'layers.2.layers.0.W[1, 0, 2, 2]' inside a block."""
+    for path, layer in net.walk():
         for spec in layer.specs:
             size = math.prod(spec.shape)
             if i < size:
                 where = ", ".join(str(int(k)) for k in np.unravel_index(i, spec.shape))
-                return f"layers.{l}.{spec.name}[{where}]"
+                return f"{path}.{spec.name}[{where}]"
             i -= size
     return "?"

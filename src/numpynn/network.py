@@ -138,6 +138,7 @@ class Network:
         self.optimizer: Any = None  # the optimiser of the last fit, to continue with
         # θ of the best epoch so far while training with restore_best (checkpoints keep it)
         self.best_params: Array | None = None
+        self.best_state: Array | None = None  # and its state, when the network has any
         # θ: every layer's parameters (nested ones too, depth first) as views into one flat
         # vector; ∇θ likewise. State that is not a parameter lies in a flat vector of its own.
         self.params = _flat(params, sum(layer.n_params for layer in layers), self.dtype, "params")

@@ -79,19 +79,21 @@ class EarlyStopping:
     best_value: float = math.nan
     wait: int = 0
     best_params: Array | None = field(default=None, repr=False)
+    best_state: Array | None = field(default=None, repr=False)
 
     def better(self, value: float) -> bool:
         if math.isnan(self.best_value):
             return True
         return value < self.best_value if self.monitor == "val_loss" else value > self.best_value
 
-    def update(self, epoch: int, row: dict[str, Any], params: Array) -> bool:
-        """Record epoch ``epoch``'s row; True when training should stop."""
+    def update(self, epoch: int, row: dict[str, Any], params: Array, state: Array | None = None) -> bool:
+        """Record epoch ``epoch``'s row (and its θ and state); True when training should stop."""
         value = float(row[self.monitor])
         if self.better(value):
             self.best_epoch, self.best_value, self.wait = epoch, value, 0
             if self.keep_best:
                 self.best_params = params.copy()
+                self.best_state = None if state is None else state.copy()
         else:
             self.wait += 1
         return self.patience is not None and self.wait >= self.patience
@@ -104,13 +106,16 @@ class EarlyStopping:
 
 class _Saved:
     """The state at the start of an epoch, to roll back to on Ctrl-C or divergence: θ, the
-    optimiser's state and its current rate (which a schedule changes every step)."""
+    network's state (e.g. running statistics), the optimiser's state and its current rate
+    (which a schedule changes every step)."""
 
     def __init__(self, net: Network, opt: Optimizer) -> None:
         self.params, self.state, self.lr = net.params.copy(), opt.state_dict(), opt.lr
+        self.net_state = net.state.copy()
 
     def restore(self, net: Network, opt: Optimizer) -> None:
         net.params[...] = self.params
+        net.state[...] = self.net_state
         opt.load_state_dict(self.state)
         opt.lr = self.lr
 
@@ -265,7 +270,9 @@ def fit(
                 bar.close()
     if restore_best and tracker.best_params is not None:
         net.params[...] = tracker.best_params
-    net.best_params = None
+        if tracker.best_state is not None:
+            net.state[...] = tracker.best_state
+    net.best_params = net.best_state = None
     _record_selection(net, run, validation, validation_split, tracker, restore_best, stopped_early)
     net.optimizer = opt
     return history
@@ -410,9 +417,9 @@ def _end_epoch(net: Network, run: _Run, epoch: int, row: dict[str, Any], history
     if run.x_val is not None:
         scores = net.evaluate(run.x_val, run.t_val)
         row["val_loss"], row["val_accuracy"] = scores["loss"], scores["accuracy"]
-        stop = tracker.update(epoch + 1, row, net.params)
+        stop = tracker.update(epoch + 1, row, net.params, net.state)
         net.metadata["_selection"] = tracker.state()
-        net.best_params = tracker.best_params
+        net.best_params, net.best_state = tracker.best_params, tracker.best_state
     for key, value in row.items():
         history[key].append(value)
     net.metadata["epochs_trained"] = epoch + 1
@@ -429,6 +436,8 @@ def _resume_tracker(net: Network, tracker: EarlyStopping, initial_epoch: int) ->
         tracker.wait = int(state.get("wait") or 0)
         if tracker.keep_best and net.best_params is not None and net.best_params.shape == net.params.shape:
             tracker.best_params = net.best_params.copy()
+            if net.best_state is not None and net.best_state.shape == net.state.shape:
+                tracker.best_state = net.best_state.copy()
 
 
 def _record_selection(net: Network, run: _Run, validation: Any, validation_split: float,

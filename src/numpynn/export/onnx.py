@@ -61,6 +61,7 @@ from .._version import __version__
 from ..activations import Activation
 from ..errors import NumpynnError
 from ..layers import Layer
+from ..layers.base import where
 from ..network import Network, shortcut
 
 if TYPE_CHECKING:
@@ -132,13 +133,13 @@ class OnnxGraph:
         self.onnx = onnx
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
-        self.index = -1
+        self.path = "layers.-1"  # the layer being written, by its path in the tree
         self.layer: Layer | None = None
         self._names: set[str] = {INPUT_NAME}
 
     @property
     def prefix(self) -> str:
-        return f"layers.{self.index}"
+        return self.path
 
     def _unique(self, name: str) -> str:
         base, n = name, 1
@@ -167,12 +168,33 @@ class OnnxGraph:
                                                      **attributes))
         return output
 
+    def write(self, layer: Layer, path: str, x: str) -> str:
+        """Add ``layer`` (at ``path`` in the tree) for the input tensor ``x``; its output's name."""
+        rule = layer_rule(layer)
+        if rule is None:
+            raise _cannot(f"{where(path)} ({layer.name})", layer,
+                          "" if layer.onnx_unsupported else
+                          " (give it one with numpynn.export.onnx.register_rule, or a to_onnx method)")
+        outer = self.path, self.layer
+        self.path, self.layer = path, layer
+        try:
+            return rule(layer, self, x)
+        finally:
+            self.path, self.layer = outer
+
+    def children(self, owner: Layer, x: str, layers: list[Layer] | None = None) -> str:
+        """A block's children (``layers``, by default all of them) one after another from ``x``."""
+        for name, child in owner.named_children():
+            if layers is None or any(child is layer for layer in layers):
+                x = self.write(child, f"{self.path}.{name}", x)
+        return x
+
     def activation(self, activation: Activation, z: str) -> str:
         """σ applied to the tensor ``z``, by the activation's rule."""
         rule = activation_rule(activation)
         if rule is None:
             layer = self.layer.name if self.layer else "?"
-            raise _cannot(f"layer {self.index} ({layer}): its activation {activation.name!r}", activation,
+            raise _cannot(f"{where(self.path)} ({layer}): its activation {activation.name!r}", activation,
                           "; use a built-in activation")
         return rule(activation, self, z)
 
@@ -217,17 +239,11 @@ def to_model(net: Network) -> onnx.ModelProto:
     g = OnnxGraph(onnx)
     x = INPUT_NAME
     for i, layer in enumerate(net.layers):
-        g.index, g.layer = i, layer
-        rule = layer_rule(layer)
-        if rule is None:
-            raise _cannot(f"layer {i} ({layer.name})", layer,
-                          "" if layer.onnx_unsupported else
-                          " (give it one with numpynn.export.onnx.register_rule, or a to_onnx method)")
-        x = rule(layer, g, x)
+        x = g.write(layer, f"layers.{i}", x)
     if g.nodes and g.nodes[-1].output[0] == x:  # name the last node's output "output"
         g.nodes[-1].output[0] = OUTPUT_NAME
     else:  # nothing computed the output (e.g. the last step is a Dropout): pass it through
-        g.index, g.layer = len(net.layers), None
+        g.path, g.layer = f"layers.{len(net.layers)}", None
         g.nodes.append(helper.make_node("Identity", [x], [OUTPUT_NAME], name="output/Identity"))
     elem = onnx.TensorProto.FLOAT  # DTYPE
     graph = helper.make_graph(

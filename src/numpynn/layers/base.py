@@ -324,3 +324,10 @@ def _walk(layer: Layer, path: str) -> Iterator[tuple[str, Layer]]:
     yield path, layer
     for name, child in layer.named_children():
         yield from _walk(child, f"{path}.{name}")
+
+
+def where(path: str) -> str:
+    """A layer as messages name it: ``layer 3`` at the top of a network, its path in the tree
+    (``layers.3.layers.0``) inside a block."""
+    head, _, rest = path.partition(".")
+    return f"layer {rest}" if head == "layers" and rest.isdigit() else path

@@ -60,6 +60,9 @@ class _Block(Layer):
     def named_children(self) -> list[tuple[str, Layer]]:
         return [(f"layers.{i}", layer) for i, layer in enumerate(self.layers)]
 
+    def default_input_shape(self) -> Shape | None:
+        return self.layers[0].default_input_shape()  # a block first in a network: its first layer's
+
     @property
     def needs_input_grad(self) -> bool:
         return self._needs_input_grad

@@ -17,11 +17,11 @@ from .v1 import from_version_1
 # ------------------------------------------------------------------------------- writing
 
 
-def registered_type(i: int, layer: Layer) -> str:
+def registered_type(where: str, layer: Layer) -> str:
     """The name a model file gives the layer's type; it must be registered to be loaded again."""
     name = type(layer).__name__
     if LAYERS.get(name) is not type(layer):
-        raise TypeError(f"layer {i} is a {name}, which is not registered: decorate its class with "
+        raise TypeError(f"{where} is a {name}, which is not registered: decorate its class with "
                         "@numpynn.register_layer to save it")
     return name
 

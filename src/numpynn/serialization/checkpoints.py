@@ -53,6 +53,9 @@ def save_checkpoint(
     }
     if net.best_params is not None:  # the best epoch's weights, for restore_best after a resume
         tensors[fmt.BEST_PARAMS] = np.ascontiguousarray(net.best_params, dtype=net.dtype)
+        if net.state.size:  # and its state (e.g. batch norm's running statistics)
+            best_state = net.state if net.best_state is None else net.best_state
+            tensors[fmt.BEST_STATE] = np.ascontiguousarray(best_state, dtype=net.dtype)
     meta["checkpoint"] = dumps(checkpoint, "checkpoint")
     write_file(path, tensors, meta)
 
@@ -101,6 +104,7 @@ def load_checkpoint(
     assert ckpt is not None
     net.metadata.update(ckpt["private"])
     net.best_params = tensors.get(fmt.BEST_PARAMS)
+    net.best_state = tensors.get(fmt.BEST_STATE)
     arrays = {k[len(fmt.OPTIMIZER_PREFIX):]: v for k, v in tensors.items()
               if k.startswith(fmt.OPTIMIZER_PREFIX)}
     return net, rebuild_optimizer(path, ckpt, arrays), ckpt["epoch"], ckpt["extra"]

@@ -12,10 +12,13 @@ import numpy as np
 
 from .._checks import one_line
 from ..errors import InvalidFileError
+from ..layers import Layer, walk
 
 FORMAT = "numpynn"
-FORMAT_VERSION = "2"
-KNOWN_VERSIONS = ("1", "2")
+FORMAT_VERSION = "3"
+#: 1: dense networks only; 2: any registered layers, one tensor per parameter; 3: layers made
+#: of layers (tensors named by their path in the tree) and state that is not a parameter.
+KNOWN_VERSIONS = ("1", "2", "3")
 #: Largest safetensors header accepted (checked before reading it).
 MAX_HEADER_BYTES = 16 * 1024 * 1024
 MAX_WIDTH = 2**31  # units in a layer: a sanity bound
@@ -30,11 +33,26 @@ METADATA_KEYS = ("format", "format_version", "numpynn_version", "architecture", 
 #: Checkpoint tensors: ``optimizer.{name}`` per state array, and the best epoch's weights.
 OPTIMIZER_PREFIX = "optimizer."
 BEST_PARAMS = "selection.best_params"
+BEST_STATE = "selection.best_state"
 
 
 def param_tensor(layer: int, name: str) -> str:
-    """The tensor holding parameter ``name`` of layer ``layer`` (0 = next to the input)."""
+    """The tensor holding parameter ``name`` of top-level layer ``layer`` (0 = next to the input)."""
     return f"layers.{layer}.{name}"
+
+
+Names = list[tuple[str, tuple[int, ...]]]
+
+
+def layer_tensors(layers: list[Layer]) -> tuple[Names, Names]:
+    """``(params, state)``: each a list of (tensor name, shape) in the order of the network's
+    flat θ and flat state: the tree depth first, ``{path}.{name}`` (``layers.3.layers.0.W``)."""
+    params: Names = []
+    state: Names = []
+    for path, layer in walk(layers):
+        params += [(f"{path}.{spec.name}", spec.shape) for spec in layer.specs]
+        state += [(f"{path}.{spec.name}", spec.shape) for spec in layer.state_specs]
+    return params, state
 
 
 def optimizer_tensor(name: str) -> str:

@@ -154,16 +154,16 @@ def parse(path: PathLike, header: dict[str, Any], data_len: int,
 def check_tensors(path: PathLike, p: Parsed) -> None:
     """Exactly the tensors the layers (and the checkpoint) call for, in the model's dtype."""
     dtype = np.dtype(p.arch["dtype"])
-    expected: dict[str, tuple[int, ...]] = {}
-    for i, layer in enumerate(p.layers):
-        for spec in layer.specs:
-            expected[fmt.param_tensor(i, spec.name)] = spec.shape
-    n_params = sum(math.prod(shape) for shape in expected.values())
+    params, state = fmt.layer_tensors(p.layers)
+    expected: dict[str, tuple[int, ...]] = dict(params + state)
+    n_params = sum(math.prod(shape) for _, shape in params)
     if p.checkpoint is not None and p.checkpoint["optimizer"] is not None:
         for name in p.checkpoint["optimizer"]["arrays"]:
             expected[fmt.optimizer_tensor(name)] = (n_params,)
     if p.checkpoint is not None and p.checkpoint["best_params"]:
         expected[fmt.BEST_PARAMS] = (n_params,)
+        if state:
+            expected[fmt.BEST_STATE] = (sum(math.prod(shape) for _, shape in state),)
     for name, shape in expected.items():
         if name not in p.tensors:
             raise invalid(path, f"tensor {name!r} is missing")

@@ -92,12 +92,16 @@ def build(
         loss = custom_losses[arch["loss"]]
     elif arch["loss"] not in losses.LOSSES:
         raise invalid(path, f"unknown loss {arch['loss']!r}")
-    theta = [tensors[fmt.param_tensor(i, spec.name)].ravel()
-             for i, layer in enumerate(parsed.layers) for spec in layer.specs]
+    params, state = fmt.layer_tensors(parsed.layers)
     try:
         net = Network(parsed.layers, loss=loss, input_shape=arch["input_shape"], seed=arch["seed"],
-                      dtype=arch["dtype"], params=np.concatenate(theta) if theta else np.empty(0))
+                      dtype=arch["dtype"], params=_joined(tensors, params), state=_joined(tensors, state))
     except (ValueError, TypeError) as e:
         raise invalid(path, f"cannot rebuild the network ({e})") from None
     net.metadata = dict(parsed.training)
     return net
+
+
+def _joined(tensors: dict[str, np.ndarray], names: list[tuple[str, tuple[int, ...]]]) -> np.ndarray:
+    """The named tensors end to end, as the network's flat vector."""
+    return np.concatenate([tensors[name].ravel() for name, _ in names]) if names else np.empty(0)

@@ -4,6 +4,7 @@ adds to."""
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -12,6 +13,7 @@ import numpy as np
 
 from .. import losses
 from .._io import atomic_write_bytes
+from ..layers.base import where
 from ..network import Network, shortcut
 from . import format as fmt
 from .architecture import encode, registered_type
@@ -44,13 +46,16 @@ def model_payload(
         )
     from .._version import __version__
 
-    tensors: dict[str, np.ndarray] = {}
-    for i, layer in enumerate(net.layers):
-        for spec in layer.specs:
-            tensors[fmt.param_tensor(i, spec.name)] = np.ascontiguousarray(layer.params[spec.name])
+    if not np.all(np.isfinite(net.state)):
+        raise ValueError(f"refusing to save: the network's state (e.g. running statistics) contains NaN "
+                         f"or infinite values; {file_name(path)} left as it was")
+    for path_in_tree, layer in net.walk():  # a block's children too: each must load again by its type
+        registered_type(where(path_in_tree), layer)
+    params, state = fmt.layer_tensors(net.layers)
+    tensors = {**split(net.params, params), **split(net.state, state)}
     architecture = {
         "input_shape": list(net.input_shape),
-        "layers": [{"type": registered_type(i, layer), "config": encode(layer.config())}
+        "layers": [{"type": registered_type(f"layer {i}", layer), "config": encode(layer.config())}
                    for i, layer in enumerate(net.layers)],
         "loss": net.loss.name,
         "dtype": net.dtype.name,
@@ -70,6 +75,16 @@ def model_payload(
         "training": dumps(training, "metadata"),
     }
     return tensors, meta
+
+
+def split(flat: np.ndarray, names: list[tuple[str, tuple[int, ...]]]) -> dict[str, np.ndarray]:
+    """A flat vector cut into the named tensors it holds, in order (contiguous copies)."""
+    tensors, offset = {}, 0
+    for name, shape in names:
+        end = offset + math.prod(shape)
+        tensors[name] = np.ascontiguousarray(flat[offset:end].reshape(shape))
+        offset = end
+    return tensors
 
 
 def seed_for_file(seed: Any) -> int | None:
