@@ -171,3 +171,96 @@ def test_blas_runs_on_one_thread_for_small_batches_and_as_before_after(batch_siz
         assert blas() == before
     expected = before if inside is None else [inside] * len(before)
     assert seen == [expected, expected]
+
+
+# --- warm-up and gradient clipping -------------------------------------------------------------------
+def test_warmup_raises_the_rate_linearly_then_runs_the_schedule():
+    x, y = toy(100, seed=4)
+    net = nn.Network([nn.Dense(5, 8, "tanh"), nn.Dense(8, 2, "softmax")], seed=1)
+    rates = []
+    original = training._step
+    try:
+        training._step = lambda net, run, xb, yb, start: (rates.append(run.opt.lr),
+                                                         original(net, run, xb, yb, start))
+        net.fit(x, y, epochs=4, batch_size=25, optimizer=nn.SGD(lr=0.2), schedule="cosine", warmup=1,
+                progress=False)
+    finally:
+        training._step = original
+    steps = 4  # per epoch: 100 rows, batch 25
+    assert rates[:steps] == pytest.approx([0.05, 0.1, 0.15, 0.2])  # (s + 1)/W of the base rate
+    after = [0.2 * 0.5 * (1 + np.cos(np.pi * s / (3 * steps))) for s in range(3 * steps)]
+    assert rates[steps:] == pytest.approx(after)  # then the cosine over the 12 steps left
+    with pytest.raises(ValueError, match="warmup .5 epochs. cannot be longer than the training .4 epochs."):
+        net.fit(x, y, epochs=4, warmup=5, progress=False)
+    with pytest.raises(ValueError, match="warmup must be a non-negative whole number"):
+        net.fit(x, y, epochs=4, warmup=-1, progress=False)
+
+
+def test_clip_norm_matches_torch_clip_grad_norm():
+    torch = pytest.importorskip("torch")
+    x, y = toy(16, seed=5)
+    net = nn.Network([nn.Dense(5, 8, "tanh"), nn.Dense(8, 2, "softmax")], dtype="float64", seed=2)
+    theta = net.params.copy()
+    _, grads = net.gradients(x, y)
+    g = torch.tensor(net.grads.copy(), requires_grad=False)
+    p = torch.nn.Parameter(torch.tensor(theta))
+    p.grad = g
+    torch.nn.utils.clip_grad_norm_([p], max_norm=0.05)
+    assert float(g.norm()) == pytest.approx(0.05, rel=1e-4)  # it did clip
+    expected = theta - 0.5 * p.grad.numpy()
+    net.fit(x, y, epochs=1, batch_size=16, optimizer=nn.SGD(lr=0.5), clip_norm=0.05, shuffle=False,
+            progress=False)
+    np.testing.assert_allclose(net.params, expected, rtol=1e-12, atol=1e-14)
+    loose = nn.Network([nn.Dense(5, 8, "tanh"), nn.Dense(8, 2, "softmax")], dtype="float64", seed=2)
+    plain = loose.copy()
+    loose.fit(x, y, epochs=1, batch_size=16, optimizer=nn.SGD(lr=0.5), clip_norm=1e6, shuffle=False,
+              progress=False)
+    plain.fit(x, y, epochs=1, batch_size=16, optimizer=nn.SGD(lr=0.5), shuffle=False, progress=False)
+    np.testing.assert_array_equal(loose.params, plain.params)  # a norm under the cap is left alone
+    with pytest.raises(ValueError, match="clip_norm must be a positive number"):
+        plain.fit(x, y, epochs=1, clip_norm=0, progress=False)
+
+
+def test_a_resumed_run_with_warmup_clipping_and_batch_norm_state_is_bit_exact(tmp_path):
+    from numpynn.serialization import load_checkpoint, save_checkpoint
+
+    x, y = toy(200, seed=6)
+
+    @nn.register_layer
+    class RunningMean(nn.Layer):
+        """y = x; keeps a running mean of its training inputs (state, as batch norm keeps)."""
+
+        def build(self, input_shape):
+            self.add_state("mean", input_shape)
+            return input_shape
+
+        def forward(self, x, training=False):
+            if training:
+                self.state["mean"] *= 0.9
+                self.state["mean"] += 0.1 * x.mean(axis=0)
+            return x + 0 * self.state["mean"]
+
+        def backward(self, grad_y):
+            return grad_y
+
+    def make():
+        return nn.Network([nn.Dense(5, 16, "tanh"), RunningMean(), nn.Dense(16, 2, "softmax")], seed=3)
+
+    options = dict(batch_size=20, validation_split=0.2, restore_best=True, schedule="cosine", warmup=2,
+                   clip_norm=0.5, progress=False)
+    whole = make()
+    whole.fit(x, y, epochs=8, optimizer=nn.AdamW(lr=2e-2), **options)
+    first = make()
+    opt = nn.AdamW(lr=2e-2)
+    path = tmp_path / "ck.safetensors"
+
+    def checkpoint(epoch, row):
+        save_checkpoint(path, first, opt, epoch)
+        return epoch == 3
+
+    first.fit(x, y, epochs=8, optimizer=opt, callback=checkpoint, **options)
+    net, opt2, done, _ = load_checkpoint(path)
+    assert done == 3 and type(opt2) is nn.AdamW and net.state.size == 16
+    net.fit(x, y, epochs=8, optimizer=opt2, initial_epoch=done, **options)
+    np.testing.assert_array_equal(net.params, whole.params)
+    np.testing.assert_array_equal(net.state, whole.state)

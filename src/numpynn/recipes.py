@@ -43,7 +43,9 @@ class Recipe:
     ``patience`` stops training after that many epochs without a better
     validation loss, and always keeps the best epoch's weights. Without a
     validation split there is nothing to choose by, and the last epoch's
-    weights are kept.
+    weights are kept. ``warmup`` raises the rate linearly over that many first
+    epochs; ``clip_norm`` caps the global norm of each step's gradient;
+    ``weight_decay`` (None: the optimiser's default) is λ.
     """
 
     epochs: int = 30
@@ -56,6 +58,9 @@ class Recipe:
     validation_split: float = 0.1
     patience: int | None = None
     keep_best: bool = True
+    warmup: int = 0
+    clip_norm: float | None = None
+    weight_decay: float | None = None
     notes: list[str] = field(default_factory=list)
 
     def with_options(self, **given: Any) -> Recipe:
@@ -71,10 +76,13 @@ class Recipe:
         return changed
 
     def make_optimizer(self) -> Optimizer:
+        """The optimiser this recipe names, at its rate (and weight decay, when given; else the
+        optimiser's own default: none for SGD and Adam, 0.01 for AdamW)."""
         cls = OPTIMIZERS[self.optimizer]
+        decay = {} if self.weight_decay is None else {"weight_decay": self.weight_decay}
         if cls is SGD:
-            return SGD(lr=self.lr, momentum=self.momentum, nesterov=self.momentum > 0)
-        return cls(lr=self.lr)
+            return SGD(lr=self.lr, momentum=self.momentum, nesterov=self.momentum > 0, **decay)
+        return cls(lr=self.lr, **decay)
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -142,6 +150,8 @@ def train_classifier(
         restore_best=keep_best,
         progress=progress,
         schedule=recipe.schedule,
+        warmup=recipe.warmup,
+        clip_norm=recipe.clip_norm,
         augment=shift,
         initial_epoch=initial_epoch,
         callback=callback,

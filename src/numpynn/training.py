@@ -139,12 +139,15 @@ class _Run:
     total_steps: int
     shuffle: bool
     augment: Callable[[Array, np.random.Generator], Array] | None
+    warmup_steps: int = 0  # steps over which the rate rises linearly to its base
+    clip_norm: float | None = None  # largest global norm of ∇θ a step may use
     block_rows: int = 0  # rows gathered, scaled and augmented together: whole batches, about 256
     xbuf: Array = field(repr=False, default_factory=lambda: np.empty(0))
     fbuf: Array | None = field(repr=False, default=None)
     ybuf: Array = field(repr=False, default_factory=lambda: np.empty(0))
     zbuf: Array = field(repr=False, default_factory=lambda: np.empty(0))  # the block's z_L, for _score
     abuf: Array = field(repr=False, default_factory=lambda: np.empty(0))  # the block's a_L, for _score
+    gbuf: Array = field(repr=False, default_factory=lambda: np.empty(0))  # ∇θ², for the norm of clipping
 
 
 @shortcut("fit")
@@ -169,6 +172,8 @@ def fit(
     initial_epoch: int = 0,
     callback: Callback | None = None,
     threads: int | None = None,
+    warmup: int = 0,
+    clip_norm: float | None = None,
 ) -> dict[str, list[Any]]:
     """Train ``net`` with mini-batch gradient descent; returns the history.
 
@@ -219,6 +224,12 @@ def fit(
     callback:
         ``f(epoch, logs)`` called after each epoch with that epoch's row of
         the history (1-based ``epoch``); returning ``True`` stops training.
+    warmup:
+        Raise the rate linearly over the first ``warmup`` epochs (step s of the W warm-up
+        steps uses (s + 1)/W of the base rate), then run the schedule over the steps left.
+    clip_norm:
+        Before each step, rescale ∇θ to a global 2-norm of at most ``clip_norm``
+        (``torch.nn.utils.clip_grad_norm_``: ∇θ ← ∇θ · c/(‖∇θ‖ + 10⁻⁶) when that is below 1).
     threads:
         BLAS threads while training; default 1 for batches up to 128
         (faster for small matrices), else unchanged.
@@ -232,6 +243,16 @@ def fit(
     """
     run = _prepare(net, x, y, epochs, batch_size, optimizer, validation, validation_split, seed,
                    shuffle, schedule, augment, initial_epoch)
+    _check_count(warmup, "warmup", minimum=0)
+    if warmup > epochs:
+        raise ValueError(f"warmup ({warmup} epochs) cannot be longer than the training ({epochs} epochs)")
+    run.warmup_steps = warmup * run.steps_per_epoch
+    if clip_norm is not None:
+        if isinstance(clip_norm, bool) or not isinstance(clip_norm, (int, float)) or not (
+                math.isfinite(clip_norm) and clip_norm > 0):
+            raise ValueError(f"clip_norm must be a positive number, not {clip_norm!r}")
+        run.clip_norm = float(clip_norm)
+        run.gbuf = np.empty_like(net.grads)
     if (early_stopping is not None or restore_best) and run.x_val is None:
         raise ValueError("early_stopping and restore_best need validation data: "
                          "pass validation=(x_val, y_val) or validation_split=0.1")
@@ -342,7 +363,7 @@ def _run_epoch(net: Network, run: _Run, epoch: int, saved: _Saved,
         first = i
         for start in range(0, xs.shape[0], run.batch_size):
             end = start + run.batch_size
-            if run.factor is not None:
+            if run.factor is not None or run.warmup_steps:
                 run.opt.lr = _rate(run, epoch, i)
             _step(net, run, xs[start:end], ys[start:end], start)
             i += 1
@@ -383,7 +404,18 @@ def _step(net: Network, run: _Run, xb: Array, yb: Array, start: int) -> None:
     end = start + xb.shape[0]
     run.zbuf[start:end], run.abuf[start:end] = net._last_pass()
     net.backward(yb)
+    if run.clip_norm is not None:
+        _clip(net.grads, run.clip_norm, run.gbuf)
     run.opt.step(net.params, net.grads)  # θ ← θ − α ∇θ (or Adam's update)
+
+
+def _clip(grads: Array, clip_norm: float, buf: Array) -> None:
+    """∇θ ← ∇θ · c/(‖∇θ‖ + 10⁻⁶) when that factor is below 1, as torch.nn.utils.clip_grad_norm_.
+    The norm is NumPy's pairwise sum of squares: the same bits whatever the thread count."""
+    norm = math.sqrt(float(np.add.reduce(np.square(grads, out=buf))))  # ‖∇θ‖₂
+    factor = clip_norm / (norm + 1e-6)
+    if factor < 1.0:
+        grads *= grads.dtype.type(factor)
 
 
 def _score(net: Network, run: _Run, ys: Array, saved: _Saved, epoch: int,
@@ -404,10 +436,13 @@ def _score(net: Network, run: _Run, ys: Array, saved: _Saved, epoch: int,
 
 
 def _rate(run: _Run, epoch: int, i: int) -> float:
-    """The learning rate of batch ``i`` of ``epoch``: scheduled, or the optimiser's."""
+    """The learning rate of batch ``i`` of ``epoch``: warming up, scheduled, or the optimiser's."""
+    step, warm = epoch * run.steps_per_epoch + i, run.warmup_steps
+    if step < warm:
+        return run.base_lr * (step + 1) / warm  # α_s = α (s + 1)/W during the warm-up
     if run.factor is None:
-        return run.opt.lr
-    return run.base_lr * run.factor(epoch * run.steps_per_epoch + i, run.total_steps)
+        return run.base_lr if warm else run.opt.lr
+    return run.base_lr * run.factor(step - warm, run.total_steps - warm)  # the schedule, after it
 
 
 def _end_epoch(net: Network, run: _Run, epoch: int, row: dict[str, Any], history: dict[str, list[Any]],
