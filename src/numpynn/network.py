@@ -26,6 +26,7 @@ import numpy as np
 from . import losses
 from .activations import Activation, Identity
 from .layers import Layer, build_layers, walk
+from .layers.tree import lay_out
 from .losses import Loss
 from .metrics import PIXEL_SCALE, classes, count_correct
 
@@ -141,29 +142,7 @@ class Network:
         self.best_state: Array | None = None  # and its state, when the network has any
         # θ: every layer's parameters (nested ones too, depth first) as views into one flat
         # vector; ∇θ likewise. State that is not a parameter lies in a flat vector of its own.
-        self.params = _flat(params, sum(layer.n_params for layer in layers), self.dtype, "params")
-        self.grads = np.zeros_like(self.params)
-        self.state = _flat(state, sum(layer.n_state for layer in layers), self.dtype, "state")
-        rng = np.random.default_rng(seed)
-        offset = 0
-        for path, layer in walk(layers):
-            for spec in layer.specs:
-                end = offset + math.prod(spec.shape)
-                view = self.params[offset:end].reshape(spec.shape)
-                if params is None:
-                    view[...] = _initial(path, layer, spec, rng)
-                layer.params[spec.name] = view
-                layer.grads[spec.name] = self.grads[offset:end].reshape(spec.shape)
-                offset = end
-        offset = 0
-        for path, layer in walk(layers):
-            for spec in layer.state_specs:
-                end = offset + math.prod(spec.shape)
-                view = self.state[offset:end].reshape(spec.shape)
-                if state is None:
-                    view[...] = _initial(path, layer, spec, rng)
-                layer.state[spec.name] = view
-                offset = end
+        self.params, self.grads, self.state = lay_out(layers, self.dtype, seed, params, state)
         # ∂C/∂x of a layer is only needed when some layer below it has parameters
         below = 0
         for layer in layers:
@@ -485,27 +464,6 @@ def _input_shape(first: Layer, given: Sequence[int] | int | None) -> tuple[int, 
                             for d in shape):
         raise ValueError(f"input_shape must be positive whole numbers, not {given!r}")
     return tuple(int(d) for d in shape)
-
-
-def _flat(given: Any, n: int, dtype: np.dtype, name: str) -> Array:
-    """A flat vector of ``n`` values of ``dtype``: a copy of ``given``, or empty to be filled."""
-    if given is None:
-        return np.empty(n, dtype)
-    given = np.asarray(given)
-    if given.shape != (n,):
-        raise ValueError(f"{name} must be a flat vector of {n} values, not shape {given.shape}")
-    return given.astype(dtype, copy=True)
-
-
-def _initial(path: str, layer: Layer, spec: Any, rng: np.random.Generator) -> Array:
-    """The initial value of one parameter or state array, checked."""
-    value = np.asarray(spec.init(rng, spec.shape))
-    if value.shape != spec.shape:
-        raise ValueError(f"{path} ({layer.name}): initial {spec.name} has shape {value.shape}, "
-                         f"expected {spec.shape}")
-    if not np.all(np.isfinite(value)):
-        raise ValueError(f"{path} ({layer.name}): initial {spec.name} contains NaN or infinite values")
-    return value
 
 
 def _grads(layer: Layer) -> tuple[Any, ...]:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
@@ -310,20 +310,6 @@ def build_layers(layers: list[Layer], input_shape: Shape) -> Shape:
             raise ValueError(f"layer {i} ({layer.name}): its output shape {out} is empty or not positive")
         layer.output_shape = shape = tuple(int(d) for d in out)
     return shape
-
-
-def walk(layers: list[Layer], prefix: str = "layers") -> Iterator[tuple[str, Layer]]:
-    """Every layer of the tree, depth first, with its path: ``("layers.3", block)``, then
-    ``("layers.3.layers.0", its first layer)``, … The order in which parameters lie in θ,
-    tensors are named in model files, and layers draw their generators."""
-    for i, layer in enumerate(layers):
-        yield from _walk(layer, f"{prefix}.{i}")
-
-
-def _walk(layer: Layer, path: str) -> Iterator[tuple[str, Layer]]:
-    yield path, layer
-    for name, child in layer.named_children():
-        yield from _walk(child, f"{path}.{name}")
 
 
 def where(path: str) -> str:
