@@ -30,13 +30,19 @@ from typing import Any
 import numpy as np
 
 from . import _kernels, optimizers
+from ._checks import whole_number
 from .errors import DivergenceError
-from .network import PIXEL_SCALE, Network, _count_correct, shortcut
+from .metrics import PIXEL_SCALE, count_correct
+from .network import Network, shortcut
 from .optimizers import Optimizer
+from .schedules import SCHEDULES, get_schedule
+from .selection import EarlyStopping, record_selection, resume_tracker, split_indices
+
+#: Also here for those who train: the schedules' registry and the validation split.
+__all__ = ["SCHEDULES", "EarlyStopping", "TrainingInterrupted", "fit", "split_indices"]
 
 Array = np.ndarray
 Callback = Callable[[int, dict[str, Any]], Any]
-_SPLIT_STREAM = 0x5EED  # the validation split's generator: (seed, _SPLIT_STREAM), apart from batch orders
 # rows per gather / scale / augment / score block (rounded to whole batches): few enough that a
 # block of float32 images (784 KB) stays in the core's cache while its batches train
 _BLOCK_ROWS = 256
@@ -51,57 +57,6 @@ class TrainingInterrupted(KeyboardInterrupt):
         super().__init__(f"training interrupted after {epochs_done} complete epochs")
         self.epochs_done = epochs_done
         self.history = history
-
-
-def split_indices(n: int, fraction: float, seed: int | None) -> tuple[Array, Array]:
-    """Rows (train, validation) of a seeded split of ``n`` rows, each sorted;
-    ``round(fraction · n)`` rows (at least 1) go to validation."""
-    if not (isinstance(fraction, (int, float)) and 0.0 < fraction < 1.0):
-        raise ValueError(f"validation_split must be a fraction in (0, 1), not {fraction!r}")
-    k = min(max(1, round(fraction * n)), n - 1)
-    if k < 1:
-        raise ValueError(f"cannot split {n} row(s) into training and validation parts")
-    order = np.random.default_rng([seed if seed is not None else 0, _SPLIT_STREAM]).permutation(n)
-    return np.sort(order[k:]), np.sort(order[:k])
-
-
-@dataclass
-class EarlyStopping:
-    """Tracks the monitored validation score; remembers the best epoch and its weights.
-
-    ``patience``: stop after that many epochs without improvement (None: never stop).
-    """
-
-    monitor: str = "val_loss"
-    patience: int | None = None
-    keep_best: bool = False
-    best_epoch: int = 0
-    best_value: float = math.nan
-    wait: int = 0
-    best_params: Array | None = field(default=None, repr=False)
-    best_state: Array | None = field(default=None, repr=False)
-
-    def better(self, value: float) -> bool:
-        if math.isnan(self.best_value):
-            return True
-        return value < self.best_value if self.monitor == "val_loss" else value > self.best_value
-
-    def update(self, epoch: int, row: dict[str, Any], params: Array, state: Array | None = None) -> bool:
-        """Record epoch ``epoch``'s row (and its θ and state); True when training should stop."""
-        value = float(row[self.monitor])
-        if self.better(value):
-            self.best_epoch, self.best_value, self.wait = epoch, value, 0
-            if self.keep_best:
-                self.best_params = params.copy()
-                self.best_state = None if state is None else state.copy()
-        else:
-            self.wait += 1
-        return self.patience is not None and self.wait >= self.patience
-
-    def state(self) -> dict[str, Any]:
-        """What a checkpoint keeps to resume this tracker (JSON)."""
-        return {"monitor": self.monitor, "best_epoch": self.best_epoch,
-                "best_value": None if math.isnan(self.best_value) else self.best_value, "wait": self.wait}
 
 
 class _Saved:
@@ -243,7 +198,7 @@ def fit(
     """
     run = _prepare(net, x, y, epochs, batch_size, optimizer, validation, validation_split, seed,
                    shuffle, schedule, augment, initial_epoch)
-    _check_count(warmup, "warmup", minimum=0)
+    whole_number(warmup, "warmup", minimum=0)
     if warmup > epochs:
         raise ValueError(f"warmup ({warmup} epochs) cannot be longer than the training ({epochs} epochs)")
     run.warmup_steps = warmup * run.steps_per_epoch
@@ -257,11 +212,11 @@ def fit(
         raise ValueError("early_stopping and restore_best need validation data: "
                          "pass validation=(x_val, y_val) or validation_split=0.1")
     if early_stopping is not None:
-        _check_count(early_stopping, "early_stopping", minimum=1)
+        whole_number(early_stopping, "early_stopping", minimum=1)
     if monitor not in ("val_loss", "val_accuracy"):
         raise ValueError(f"monitor must be 'val_loss' or 'val_accuracy', not {monitor!r}")
     tracker = EarlyStopping(monitor, early_stopping, keep_best=restore_best)
-    _resume_tracker(net, tracker, initial_epoch)
+    resume_tracker(net, tracker, initial_epoch)
     history: dict[str, list[Any]] = {"epoch": [], "loss": [], "accuracy": [], "lr": [], "seconds": []}
     if run.x_val is not None:
         history["val_loss"], history["val_accuracy"] = [], []
@@ -294,7 +249,7 @@ def fit(
         if tracker.best_state is not None:
             net.state[...] = tracker.best_state
     net.best_params = net.best_state = None
-    _record_selection(net, run, validation, validation_split, tracker, restore_best, stopped_early)
+    record_selection(net, run.x_val, run.seed, validation_split, tracker, restore_best, stopped_early)
     net.optimizer = opt
     return history
 
@@ -306,10 +261,10 @@ def _prepare(net: Network, x: Any, y: Any, epochs: int, batch_size: int, optimiz
              validation: Any, validation_split: float, seed: int | None, shuffle: bool,
              schedule: Any, augment: Any, initial_epoch: int) -> _Run:
     """Check every argument and settle what the epochs share: rows, buffers, optimiser, schedule."""
-    _check_count(epochs, "epochs", minimum=1)
-    _check_count(batch_size, "batch_size", minimum=1)
-    _check_count(initial_epoch, "initial_epoch", minimum=0)
-    x = net._check_x(x)
+    whole_number(epochs, "epochs", minimum=1)
+    whole_number(batch_size, "batch_size", minimum=1)
+    whole_number(initial_epoch, "initial_epoch", minimum=0)
+    x = net.check_inputs(x)
     t = net.targets(y, x.shape[0])
     seed = net.seed if seed is None else seed
     x_val = t_val = None
@@ -320,7 +275,7 @@ def _prepare(net: Network, x: Any, y: Any, epochs: int, batch_size: int, optimiz
             x_val, y_val = validation
         except (TypeError, ValueError):
             raise ValueError("validation must be a pair (x_val, y_val)") from None
-        x_val = net._check_x(x_val, "x_val")
+        x_val = net.check_inputs(x_val, "x_val")
         t_val = net.targets(y_val, x_val.shape[0], "y_val")
     rows = np.arange(x.shape[0])
     if validation_split:
@@ -332,7 +287,7 @@ def _prepare(net: Network, x: Any, y: Any, epochs: int, batch_size: int, optimiz
     n = rows.size
     batch_size = min(batch_size, n)
     steps_per_epoch = math.ceil(n / batch_size)
-    run = _Run(x, t, rows, x_val, t_val, opt, _schedule(schedule), base_lr, seed, epochs, batch_size,
+    run = _Run(x, t, rows, x_val, t_val, opt, get_schedule(schedule), base_lr, seed, epochs, batch_size,
                steps_per_epoch, epochs * steps_per_epoch, shuffle, augment)
     # reusable block buffers: no copy of the data set per epoch, and a handful of whole-array
     # operations per block of batches instead of per batch (augmentations such as shifts cost
@@ -402,7 +357,7 @@ def _step(net: Network, run: _Run, xb: Array, yb: Array, start: int) -> None:
     (z_L, a_L) it keeps for :func:`_score`."""
     net.forward(xb, training=True)
     end = start + xb.shape[0]
-    run.zbuf[start:end], run.abuf[start:end] = net._last_pass()
+    run.zbuf[start:end], run.abuf[start:end] = net.last_pass()
     net.backward(yb)
     if run.clip_norm is not None:
         _clip(net.grads, run.clip_norm, run.gbuf)
@@ -424,15 +379,15 @@ def _score(net: Network, run: _Run, ys: Array, saved: _Saved, epoch: int,
     kept, all at once); a loss that is not finite stops training at the first batch that had one."""
     n = ys.shape[0]
     z, a = run.zbuf[:n], run.abuf[:n]
-    loss = net._loss(z, a, ys)
+    loss = net.loss_of(z, a, ys)
     if not math.isfinite(loss):
         for k, start in enumerate(range(0, n, run.batch_size)):
             rows = slice(start, start + run.batch_size)
-            batch_loss = net._loss(z[rows], a[rows], ys[rows])
+            batch_loss = net.loss_of(z[rows], a[rows], ys[rows])
             if not math.isfinite(batch_loss):
                 _diverged(net, run.opt, saved, f"loss became {batch_loss}", epoch, first + k,
                           _rate(run, epoch, first + k))
-    return loss * n, _count_correct(a, ys)
+    return loss * n, count_correct(a, ys)
 
 
 def _rate(run: _Run, epoch: int, i: int) -> float:
@@ -461,39 +416,6 @@ def _end_epoch(net: Network, run: _Run, epoch: int, row: dict[str, Any], history
     return stop
 
 
-def _resume_tracker(net: Network, tracker: EarlyStopping, initial_epoch: int) -> None:
-    """On resume, the tracker continues from the state saved with the checkpoint."""
-    state = net.metadata.get("_selection") if initial_epoch else None
-    if isinstance(state, dict) and state.get("monitor") == tracker.monitor:
-        tracker.best_epoch = int(state.get("best_epoch") or 0)
-        value = state.get("best_value")
-        tracker.best_value = math.nan if value is None else float(value)
-        tracker.wait = int(state.get("wait") or 0)
-        if tracker.keep_best and net.best_params is not None and net.best_params.shape == net.params.shape:
-            tracker.best_params = net.best_params.copy()
-            if net.best_state is not None and net.best_state.shape == net.state.shape:
-                tracker.best_state = net.best_state.copy()
-
-
-def _record_selection(net: Network, run: _Run, validation: Any, validation_split: float,
-                      tracker: EarlyStopping, restore_best: bool, stopped_early: bool) -> None:
-    """``net.metadata["selection"]``: which data chose the best epoch, and what was done with it."""
-    if run.x_val is None:
-        net.metadata.pop("selection", None)
-        return
-    source = (f"validation split {validation_split:g} of the training data "
-              f"({run.x_val.shape[0]:,} rows, seed {run.seed})" if validation_split
-              else f"validation data given ({run.x_val.shape[0]:,} rows)")
-    net.metadata["selection"] = {
-        "validation": source,
-        "monitor": tracker.monitor,
-        "best_epoch": tracker.best_epoch,
-        "best_value": None if math.isnan(tracker.best_value) else tracker.best_value,
-        "restored_best": bool(restore_best and tracker.best_params is not None),
-        "stopped_early": stopped_early,
-    }
-
-
 def _diverged(net: Network, opt: Optimizer, saved: _Saved, what: str,
               epoch: int, batch: int, rate: float | None = None) -> None:
     """Roll back to the start of the epoch and raise :class:`DivergenceError` (``rate``: the
@@ -514,29 +436,6 @@ def _progress_bar(total: int) -> Any:
     from ._progress import Bar
 
     return Bar(total, unit="samples")  # on a terminal; nothing into a file or a pipe
-
-
-def _check_count(value: Any, name: str, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        kind = "positive" if minimum > 0 else "non-negative"
-        raise ValueError(f"{name} must be a {kind} whole number, not {value!r}")
-
-
-#: Learning-rate schedules by name: ``f(step, total_steps) -> factor`` (None: constant).
-SCHEDULES: dict[str, Callable[[int, int], float] | None] = {
-    "constant": None,
-    "cosine": lambda step, total: 0.5 * (1.0 + math.cos(math.pi * step / total)),
-}
-
-
-def _schedule(schedule: str | Callable[[int, int], float] | None) -> Callable[[int, int], float] | None:
-    if schedule is None:
-        return None
-    if isinstance(schedule, str) and schedule in SCHEDULES:
-        return SCHEDULES[schedule]
-    if callable(schedule):
-        return schedule
-    raise ValueError(f"unknown schedule {schedule!r}: use {', '.join(map(repr, SCHEDULES))} or a function")
 
 
 _blas: Any = None  # threadpoolctl's view of the loaded BLAS libraries, found once
