@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from disk_faults import full_disk
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -82,13 +83,18 @@ def test_writes_non_contiguous_and_big_endian_input(tmp_path: Path) -> None:
         np.testing.assert_array_equal(read_idx(tmp_path / "a.idx"), array)
 
 
-def test_write_replaces_atomically(tmp_path: Path) -> None:
-    path = tmp_path / "a.idx"
+def test_write_replaces_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new file replaces the old one whole; a write that fails on the way (a full disk) leaves
+    the old file as it was and no temporary file, hidden or not."""
+    path = tmp_path / "a.idx.gz"
     write_idx(path, np.arange(3, dtype=np.uint8))
-    with pytest.raises(TypeError):
-        write_idx(path, np.arange(3, dtype=np.int64))
-    np.testing.assert_array_equal(read_idx(path), [0, 1, 2])  # old file untouched
-    assert list(tmp_path.iterdir()) == [path]
+    write_idx(path, np.arange(5, dtype=np.int16))  # replaced, with another dtype and shape
+    np.testing.assert_array_equal(read_idx(path), np.arange(5))
+    full_disk(monkeypatch, tmp_path, room=1000)  # the disk fills up after 1,000 bytes
+    with pytest.raises(OSError, match="cannot write"):
+        write_idx(path, np.random.default_rng(0).integers(0, 2**31, 100_000, dtype=np.int32))
+    np.testing.assert_array_equal(read_idx(path), np.arange(5))  # the old file, whole
+    assert [p.name for p in tmp_path.iterdir()] == ["a.idx.gz"]
 
 
 @pytest.mark.parametrize("dtype", [np.int64, np.uint16, np.bool_, np.complex64, np.float16])
