@@ -11,8 +11,12 @@ from hypothesis import strategies as st
 import numpynn as nn
 from numpynn.layers import build_layers
 
-torch = pytest.importorskip("torch")
-F = torch.nn.functional
+
+@pytest.fixture
+def torch():
+    """PyTorch, for the tests that compare with it (the others run without it)."""
+    return pytest.importorskip("torch")
+
 TOL = {"float64": 1e-10, "float32": 1e-5}
 
 
@@ -97,6 +101,7 @@ def test_conv_and_pool_pass_finite_differences(case):
 @settings(max_examples=40, deadline=None)
 @given(conv_cases(), st.sampled_from(["float64", "float32"]))
 def test_conv_and_pool_match_torch(case, dtype):
+    torch = pytest.importorskip("torch")
     C, O, k, s, p, H, W, B, act, pool, seed = case
     rng = np.random.default_rng(seed)
     conv = nn.Conv2D(C, O, k, s, p, act)
@@ -129,9 +134,9 @@ def test_conv_and_pool_match_torch(case, dtype):
     Wt = torch.tensor(conv.W, requires_grad=True)
     bt = torch.tensor(conv.b, requires_grad=True)
     acts = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "identity": lambda z: z}
-    yt = acts[act](F.conv2d(xt, Wt, bt, stride=s, padding=p))
+    yt = acts[act](torch.nn.functional.conv2d(xt, Wt, bt, stride=s, padding=p))
     if use_pool:
-        yt = F.max_pool2d(yt, 2, 1) if pool == "max" else F.avg_pool2d(yt, (2, 1), 1)
+        yt = torch.nn.functional.max_pool2d(yt, 2, 1) if pool == "max" else torch.nn.functional.avg_pool2d(yt, (2, 1), 1)
     yt.backward(torch.tensor(g_out.reshape(yt.shape)))
     tol = TOL[dtype]
     assert rel(feats, yt) < tol
@@ -144,7 +149,7 @@ def test_conv_and_pool_match_torch(case, dtype):
     assert rel(conv.db, bt.grad, scale) < tol
 
 
-def test_max_pool_sends_the_gradient_to_the_first_of_tied_maxima_as_torch_does():
+def test_max_pool_sends_the_gradient_to_the_first_of_tied_maxima_as_torch_does(torch):
     pool = nn.MaxPool2D(2)
     build_layers([pool], (1, 2, 4))
     pool.needs_input_grad = True
@@ -153,12 +158,12 @@ def test_max_pool_sends_the_gradient_to_the_first_of_tied_maxima_as_torch_does()
     np.testing.assert_array_equal(y, [[[[3.0, 2.0]]]])
     dx = pool.backward(np.array([[[[10.0, 20.0]]]]))
     xt = torch.tensor(x, requires_grad=True)
-    F.max_pool2d(xt, 2).backward(torch.tensor([[[[10.0, 20.0]]]], dtype=torch.float64))
+    torch.nn.functional.max_pool2d(xt, 2).backward(torch.tensor([[[[10.0, 20.0]]]], dtype=torch.float64))
     np.testing.assert_array_equal(dx, xt.grad.numpy())
     np.testing.assert_array_equal(dx, [[[[0.0, 10.0, 20.0, 0.0], [0.0, 0.0, 0.0, 0.0]]]])
 
 
-def test_overlapping_and_uneven_windows_add_up_like_torch():
+def test_overlapping_and_uneven_windows_add_up_like_torch(torch):
     rng = np.random.default_rng(4)
     x = rng.normal(size=(2, 3, 7, 6))
     for k, s in ((3, 1), (3, 2), (2, 3), ((3, 2), (1, 2))):
@@ -169,7 +174,7 @@ def test_overlapping_and_uneven_windows_add_up_like_torch():
         y = pool.forward(x)
         dx = pool.backward(g.copy())
         xt = torch.tensor(x, requires_grad=True)
-        yt = F.max_pool2d(xt, k, s)
+        yt = torch.nn.functional.max_pool2d(xt, k, s)
         yt.backward(torch.tensor(g))
         assert rel(y, yt) < 1e-12 and rel(dx, xt.grad) < 1e-12, (k, s)
 
@@ -191,7 +196,7 @@ def test_bad_shapes_fail_at_construction_naming_the_layer(make, match):
         make()
 
 
-def test_weights_are_in_torch_layout_and_a_model_file_loads_into_torch(tmp_path):
+def test_weights_are_in_torch_layout_and_a_model_file_loads_into_torch(tmp_path, torch):
     from safetensors.torch import load_file
 
     net = nn.models.convnet(seed=1)
