@@ -148,6 +148,7 @@ def confident_digits(net, count: int) -> list[int]:
     ("/app.js", "text/javascript"),
     ("/style.css", "text/css"),
     ("/static/app.js", "text/javascript"),
+    ("/paint.js", "text/javascript"),
     ("/static/style.css", "text/css"),
     ("/?from=test", "text/html"),
 ])
@@ -165,7 +166,7 @@ def test_static_files(server, path, kind):
 
 
 def test_page_uses_no_external_resources():
-    for name in ("index.html", "app.js", "style.css"):
+    for name in ("index.html", "app.js", "paint.js", "style.css"):
         text = (web_http.STATIC_DIR / name).read_text()
         assert "https://" not in text and "http://" not in text, name
         assert "@import" not in text
@@ -195,6 +196,7 @@ def test_head_gives_headers_only(server):
     "/etc/passwd",
     "/http.py",
     "/trainer.py",
+    "/launch.py",
     "/__init__.py",
     "/static",
     "/index.html%00.css",

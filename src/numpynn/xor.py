@@ -2,11 +2,14 @@
 layer can.
 
 A 2-2-1 network, sigmoid everywhere, squared error, trained full-batch on the
-four rows of the truth table with plain gradient descent. Such a small network
-has local minima: from about one initialisation in five, gradient descent
-settles on a wrong answer. :func:`train_xor` detects that (no convergence
-within ``patience`` epochs) and restarts from a fresh initialisation drawn
-from the same seed, and says so in its result.
+four rows of the truth table with plain gradient descent. Whether this network
+has true local minima is contested (Hamey 1995 finds no finite stationary point
+that is a minimum; Sprinkhuizen-Kuyper and Boers find regions of non-strict
+minima where hidden units saturate); what is observed here is that from about
+one initialisation in five, gradient descent stalls on a flat, saturated region
+without giving the right answers. :func:`train_xor` detects that (no
+convergence within ``patience`` epochs) and restarts from a fresh
+initialisation drawn from the same seed, and says so in its result.
 
 This module is the XOR demonstration (the network, its training and restarts,
 behind ``numpynn xor`` and the XOR plots); the truth table itself is data, and

@@ -221,7 +221,7 @@ def default_model_path() -> Path:
 
 
 def load_or_train_default(progress: bool = True, path: Path | None = None) -> tuple[Network, str]:
-    """The cached web model, trained on the bundled sample first if missing (about 10 s, once)."""
+    """The cached web model, trained on the bundled sample first if missing (once)."""
     from .. import datasets
     from ..errors import InvalidFileError
     from ..models import mlp
@@ -240,7 +240,7 @@ def load_or_train_default(progress: bool = True, path: Path | None = None) -> tu
     data = datasets.load("mnist-sample", download=False, progress=False)
     net = mlp()
     say(f"numpynn serve: no model given and none cached: training {describe(net)} "
-         f"on the bundled {data.n_train:,} MNIST digits ({recipe.epochs} epochs, once; about 10 s)")
+         f"on the bundled {data.n_train:,} MNIST digits ({recipe.epochs} epochs, once)")
 
     def on_epoch(epoch: int, row: dict[str, Any]) -> None:
         if progress:
