@@ -27,9 +27,9 @@ features, γ and β one per feature, the same at training and inference, no runn
     ∂C/∂x = (1/σ)·(ĝ − mean_F(ĝ) − x̂·mean_F(ĝ ⊙ x̂)),   ĝ = g ⊙ γ
 
 (γ varies along the normalized axis here, so it stays inside as ĝ). BatchNorm2D works on
-channels-last memory, as Conv2D does: it returns a (B, C, H, W) view of (B, H, W, C) buffers,
-so statistics per channel are reductions over the leading axes. Values and shapes are
-PyTorch's (``BatchNorm1d``, ``BatchNorm2d``, ``LayerNorm``) in every case.
+channels-last memory, as Conv2D does: it reads a convolution's output with no copy and returns
+a (B, C, H, W) view of (B, H, W, C) buffers. Values and shapes are PyTorch's (``BatchNorm1d``,
+``BatchNorm2d``, ``LayerNorm``) in every case.
 """
 
 from __future__ import annotations
@@ -65,8 +65,11 @@ def _elementwise(layer: str, activation: Any) -> Activation:
 
 
 class _BatchNorm(Layer):
-    """What both batch normalizations share: the statistics per channel over the leading axes
-    of a channels-last array (B, F) or (B, H, W, C), and the chain rule through them."""
+    """What both batch normalizations share: the statistics per channel and the chain rule
+    through them, on "wide rows" (B, P·C): each sample's values channels last, P positions of
+    C channels (P = 1 for BatchNorm1D, H·W for BatchNorm2D). A vector per channel is tiled P
+    times along a row, so every step is a whole-array operation with a long inner loop, and
+    a sum per channel is one over the batch (rows), then one over the P positions."""
 
     def __init__(self, channels: int, momentum: float, eps: float, activation: Any, what: str) -> None:
         super().__init__()
@@ -75,17 +78,38 @@ class _BatchNorm(Layer):
         self.eps = _positive(self.name, eps)
         self.activation = _elementwise(self.name, activation)
         self.training = False  # the mode of the last forward pass
-        self.xhat: Array = np.empty((0, self.channels))  # x̂ of the last forward pass, channels last
-        self.inv_std: Array = np.ones(self.channels)  # 1/σ_B (training) or 1/√(running_var + ε)
-        self.z: Array = np.empty((0, self.channels))  # z = γ x̂ + β, channels last
-        self.a: Array = np.empty((0, self.channels))  # a = σ(z), channels last
+        self.xhat: Array = np.empty((0, self.channels))  # x̂ of the last forward pass, wide rows (B, P·C)
+        self.inv_std: Array = np.ones(self.channels)  # 1/σ_B (training) or 1/√(running_var + ε), (C,)
+        self.z: Array = np.empty((0, self.channels))  # z = γ x̂ + β, wide rows
+        self.a: Array = np.empty((0, self.channels))  # a = σ(z), wide rows
 
-    # the layout: (B, F) is channels last already; BatchNorm2D views (B, C, H, W) as (B, H, W, C)
-    def _channels_last(self, x: Array) -> Array:
+    # --- the layout: BatchNorm2D overrides these three ---------------------------------------
+    @property
+    def positions(self) -> int:
+        """P, the values of each channel in one sample."""
+        return 1
+
+    def _wide(self, x: Array, key: str) -> Array:
+        """x as wide rows (B, P·C): a view when its memory is channels last, else a copy into
+        the buffer ``key``."""
         return x
 
-    def _channels_first(self, x: Array) -> Array:
-        return x
+    def _unwide(self, w: Array) -> Array:
+        """Wide rows (B, P·C) as the layer's shape (B, F) or (B, C, H, W), a view."""
+        return w
+
+    # --- per-channel helpers ----------------------------------------------------------------
+    def _tile(self, v: Array) -> Array:
+        """A vector per channel (C,) along a wide row: (P·C,)."""
+        return v if self.positions == 1 else np.tile(v, self.positions)
+
+    def _sum(self, w: Array) -> Array:
+        """Σ over the batch and the positions, per channel: (B, P·C) -> (C,)."""
+        return np.add.reduce(w, axis=0).reshape(self.positions, self.channels).sum(axis=0)
+
+    def _sum_product(self, u: Array, v: Array) -> Array:
+        """Σ u ⊙ v over the batch and the positions, per channel: (C,)."""
+        return np.einsum("bp,bp->p", u, v).reshape(self.positions, self.channels).sum(axis=0)
 
     def _declare(self) -> None:
         self.add_param("gamma", (self.channels,), "ones")
@@ -96,21 +120,19 @@ class _BatchNorm(Layer):
     def forward(self, x: Array, training: bool = False) -> Array:
         """a = σ(γ x̂ + β), x̂ from the batch's statistics (training) or the running ones.
         Keeps x̂, 1/σ, z and a; the returned array is a reusable buffer."""
-        xs = self._channels_last(x)  # (B, F) or (B, H, W, C), a view
         gamma, beta = self.params["gamma"], self.params["beta"]
         dtype = gamma.dtype
-        axes = tuple(range(xs.ndim - 1))  # every axis but the channels
-        n = xs.size // self.channels  # values per channel
-        xhat = self.buffer("xhat", xs.shape, dtype)
+        xw = self._wide(x, "x")  # (B, P·C)
+        n = xw.shape[0] * self.positions  # values per channel
+        xhat = self.buffer("xhat", xw.shape, dtype)
         if training:
             if n == 1:
                 raise ValueError(f"{self.name} needs more than 1 value per channel when training, but "
                                  f"gets a batch of 1 of shape {tuple(x.shape[1:])}: train on batches of 2 "
                                  "or more (pick a batch_size that leaves no last batch of 1)")
-            mean = np.mean(xs, axis=axes, dtype=dtype)  # μ_B = (1/n) Σ x
-            np.subtract(xs, mean, out=xhat)  # x − μ_B
-            rows = xhat.reshape(n, self.channels)
-            var = np.einsum("nc,nc->c", rows, rows) / n  # σ²_B = (1/n) Σ (x − μ_B)²  (biased)
+            mean = self._sum(xw) / n  # μ_B = (1/n) Σ x
+            np.subtract(xw, self._tile(mean), out=xhat)  # x − μ_B
+            var = self._sum_product(xhat, xhat) / n  # σ²_B = (1/n) Σ (x − μ_B)²  (biased)
             inv_std = 1.0 / np.sqrt(var + self.eps)  # 1/σ_B = 1/√(σ²_B + ε)
             m = self.momentum
             running_mean, running_var = self.state["running_mean"], self.state["running_var"]
@@ -120,36 +142,34 @@ class _BatchNorm(Layer):
             running_var += (m * n / (n - 1)) * var
         else:
             inv_std = 1.0 / np.sqrt(self.state["running_var"] + self.eps)  # 1/√(running_var + ε)
-            np.subtract(xs, self.state["running_mean"], out=xhat)  # x − running_mean
-        xhat *= inv_std  # x̂ = (x − μ)/σ
-        z = np.multiply(xhat, gamma, out=self.buffer("z", xs.shape, dtype))  # z = γ x̂ + β
-        z += beta
-        a = self.activation.forward(z, out=self.buffer("a", xs.shape, dtype))  # a = σ(z)
+            np.subtract(xw, self._tile(self.state["running_mean"]), out=xhat)  # x − running_mean
+        xhat *= self._tile(inv_std)  # x̂ = (x − μ)/σ
+        z = np.multiply(xhat, self._tile(gamma), out=self.buffer("z", xw.shape, dtype))  # z = γ x̂ + β
+        z += self._tile(beta)
+        a = self.activation.forward(z, out=self.buffer("a", xw.shape, dtype))  # a = σ(z)
         self.training, self.xhat, self.inv_std, self.z, self.a = training, xhat, inv_std, z, a
-        return self._channels_first(a)
+        return self._unwide(a)
 
     def backward(self, grad_y: Array) -> Array | None:
         """Given ∂C/∂a, write ∇γ, ∇β and return ∂C/∂x (a reusable buffer), in the mode of the
         last forward pass: through the batch's statistics, or the fixed affine map."""
-        g = self.activation.delta(self._channels_last(grad_y), self.z, self.a)  # g = δ = ∂C/∂a ⊙ σ'(z)
-        axes = tuple(range(g.ndim - 1))
+        g = self.activation.delta(self._wide(grad_y, "grad_y"), self.z, self.a)  # g = δ = ∂C/∂a ⊙ σ'(z)
         grad_gamma, grad_beta = self.grads["gamma"], self.grads["beta"]
-        lead = "bhw"[: g.ndim - 1]  # the axes summed over: b (B, F) or bhw (B, H, W, C)
-        np.einsum(f"{lead}c,{lead}c->c", g, self.xhat, out=grad_gamma)  # ∇γ = Σ g ⊙ x̂
-        np.sum(g, axis=axes, out=grad_beta)  # ∇β = Σ g
+        grad_gamma[...] = self._sum_product(g, self.xhat)  # ∇γ = Σ g ⊙ x̂
+        grad_beta[...] = self._sum(g)  # ∇β = Σ g
         if not self.needs_input_grad:
             return None
-        scale = self.params["gamma"] * self.inv_std  # γ/σ
+        scale = self._tile(self.params["gamma"] * self.inv_std)  # γ/σ
         grad_x = self.buffer("grad_x", g.shape, g.dtype)
         if not self.training:
             np.multiply(g, scale, out=grad_x)  # ∂C/∂x = g·γ/√(running_var + ε)
-            return self._channels_first(grad_x)
-        n = g.size // self.channels
-        np.multiply(self.xhat, grad_gamma / n, out=grad_x)  # x̂·mean(g ⊙ x̂)   (mean(g ⊙ x̂) = ∇γ/n)
-        grad_x += grad_beta / n  # + mean(g)   (= ∇β/n)
+            return self._unwide(grad_x)
+        n = g.shape[0] * self.positions
+        np.multiply(self.xhat, self._tile(grad_gamma / n), out=grad_x)  # x̂·mean(g ⊙ x̂) (= x̂·∇γ/n)
+        grad_x += self._tile(grad_beta / n)  # + mean(g)   (= ∇β/n)
         np.subtract(g, grad_x, out=grad_x)  # g − mean(g) − x̂·mean(g ⊙ x̂)
         grad_x *= scale  # ∂C/∂x = (γ/σ_B)·(g − mean(g) − x̂·mean(g ⊙ x̂))
-        return self._channels_first(grad_x)
+        return self._unwide(grad_x)
 
     def to_onnx(self, graph: Any, x: str) -> str:
         y = graph.node("BatchNormalization", [  # y = γ (x − mean)/√(var + ε) + β, per channel (axis 1)
@@ -241,11 +261,21 @@ class BatchNorm2D(_BatchNorm):
         self._declare()
         return tuple(input_shape)
 
-    def _channels_last(self, x: Array) -> Array:
-        return nhwc(x)  # (B, C, H, W) -> (B, H, W, C), a view
+    @property
+    def positions(self) -> int:
+        return self.input_shape[1] * self.input_shape[2]  # H·W
 
-    def _channels_first(self, x: Array) -> Array:
-        return nchw(x)  # (B, H, W, C) -> (B, C, H, W), a view
+    def _wide(self, x: Array, key: str) -> Array:
+        xs = nhwc(x)  # (B, C, H, W) -> (B, H, W, C), a view
+        if not xs.flags.c_contiguous:  # channels-first memory (e.g. from Reshape, or Flatten's ∂C/∂y)
+            copy = self.buffer(key, xs.shape, xs.dtype)
+            np.copyto(copy, xs)
+            xs = copy
+        return xs.reshape(xs.shape[0], -1)  # (B, H·W·C), a view
+
+    def _unwide(self, w: Array) -> Array:
+        C, H, W = self.input_shape
+        return nchw(w.reshape(w.shape[0], H, W, C))  # (B, H·W·C) -> (B, C, H, W), a view
 
     def __repr__(self) -> str:
         return f"BatchNorm2D({self.channels}{self._extra()})"
