@@ -291,7 +291,7 @@ def test_write_model_plots_without_history(tmp_path: Path, trained: tuple, data:
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     net, _ = trained
     saved: dict[str, Figure] = {}
-    monkeypatch.setattr(plots, "save_figure", lambda fig, path: saved.setdefault(Path(path).name, fig))
+    monkeypatch.setattr(plots.writing, "save_figure", lambda fig, path: saved.setdefault(Path(path).name, fig))
     out = tmp_path / "model"
     written = plots.write_model_plots(out, net, data)  # rendering is tested above
     assert written == ["confusion_matrix.png", "misclassified.png", "first_layer_weights.png"]
@@ -316,3 +316,18 @@ def test_sweep_figure_fits_its_axes_to_the_scores() -> None:
     assert 80 <= bottom and top <= 90, (bottom, top)  # and the panel is about the scores
     by_lr = fig.axes[0]
     assert by_lr.get_ylim()[1] <= 90 and by_lr.get_ylim()[0] >= 80
+
+
+def test_write_sweep_figure_needs_a_place_and_a_scored_trial(tmp_path: Path) -> None:
+    from numpynn.sweep import SweepResult
+
+    row = {"rank": 1, "trial": 0, "options": {"lr": 0.01}, "val_accuracy": 0.9, "val_loss": 0.3,
+           "history": {"epoch": [1], "val_accuracy": [0.9]}, "error": None}
+    result = SweepResult(data="d", swept=["lr"], table=[row], test=None, ran=1, reused=0, seconds=0.0,
+                         validation="v")
+    assert plots.available() and plots.write_sweep_figure(result) is None and result.figure is None
+    path = plots.write_sweep_figure(result, tmp_path / "s.png")
+    assert path == result.figure == str(tmp_path / "s.png") and (tmp_path / "s.png").exists()
+    diverged = SweepResult(data="d", swept=["lr"], table=[{**row, "val_accuracy": None}], test=None,
+                           ran=1, reused=0, seconds=0.0, validation="v", out=str(tmp_path))
+    assert plots.write_sweep_figure(diverged) is None and not (tmp_path / "sweep.png").exists()

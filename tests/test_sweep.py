@@ -48,12 +48,12 @@ def test_joblib_and_a_local_dask_cluster_give_the_same_results_per_trial(tmp_pat
 
     data = _slice(600)
     grid = {"lr": [3e-3, 1e-2], "shift": [0, 1], "dropout": [0.0, 0.2], "layers": [[784, 16, 10]]}
-    on_joblib = nn.sweep(data, grid, epochs=2, seed=3, jobs=2, out=tmp_path / "joblib", figure=False)
+    on_joblib = sweeps.sweep(data, grid, epochs=2, seed=3, jobs=2, out=tmp_path / "joblib")
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None) as cluster:
         assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
-        on_dask = nn.sweep(data, grid, epochs=2, seed=3, scheduler=cluster.scheduler_address,
-                           out=tmp_path / "dask", figure=False)
+        on_dask = sweeps.sweep(data, grid, epochs=2, seed=3, scheduler=cluster.scheduler_address,
+                           out=tmp_path / "dask")
     assert len(on_joblib.table) == 8 and on_joblib.ran == on_dask.ran == 8
     by_key = {row["key"]: row for row in on_dask.table}
     for row in on_joblib.table:  # every trial, number for number
@@ -145,7 +145,7 @@ BAD_GRIDS = {
 def test_a_bad_grid_is_one_line_and_exit_2_before_anything_runs(case, tmp_path, capsys, monkeypatch):
     argv, says = BAD_GRIDS[case]
     ran = []
-    monkeypatch.setattr(sweeps, "run_trial", lambda *a: ran.append(a))
+    monkeypatch.setattr(sweeps.engines, "run_trial", lambda *a: ran.append(a))
     out = tmp_path / "out"
     code = cli.main(["sweep", "--data", "mnist-sample", "--out", str(out), *argv])
     err = capsys.readouterr().err
@@ -160,7 +160,7 @@ def test_a_bad_grid_from_python_is_a_grid_error_before_anything_runs(monkeypatch
     for grid in ({}, {"lr": []}, {"lr": [0]}, {"model": ["cnn"], "layers": [[784, 10]]},
                  {"lr": list(np.geomspace(1e-4, 1e-1, 101)), "epochs": list(range(1, 101))}):
         with pytest.raises(sweeps.GridError):
-            nn.sweep(data, grid)
+            sweeps.sweep(data, grid)
     assert sweeps.plan(data, {"lr": list(np.geomspace(1e-4, 1e-1, 101)), "epochs": list(range(1, 101))},
                        random=5, seed=1)[0] == sweeps.plan(
         data, {"lr": list(np.geomspace(1e-4, 1e-1, 101)), "epochs": list(range(1, 101))}, random=5, seed=1)[0]
@@ -172,22 +172,24 @@ def test_without_the_extra_a_sweep_says_how_to_install_it(monkeypatch, capsys, t
     err = capsys.readouterr().err
     assert code == 2 and "pip install 'numpynn[sweep]'" in err and len(err.strip().splitlines()) == 1
     with pytest.raises(ImportError, match=r"numpynn\[sweep\]"):
-        nn.sweep(_slice(100), {"lr": [1e-3]})
+        sweeps.sweep(_slice(100), {"lr": [1e-3]})
 
 
 def test_sweep_from_python_returns_the_table_as_plain_data(tmp_path):
     data = _slice(400)
     grid = {"lr": [1e-2, 3e-3], "model": ["mlp"], "layers": [[784, 8, 10], [784, 16, 10]]}
-    result = nn.sweep(data, grid, epochs=2, jobs=1, out=tmp_path / "s")
+    result = sweeps.sweep(data, grid, epochs=2, jobs=1, out=tmp_path / "s")
     assert result.swept == ["lr", "layers"] and [row["rank"] for row in result.table] == [1, 2, 3, 4]
     accuracies = [row["val_accuracy"] for row in result.table]
     assert accuracies == sorted(accuracies, reverse=True)
     assert json.loads(json.dumps(result.as_dict()))["table"] == result.table  # plain data
     assert result.test["n"] == 200 and result.model.metadata["test_accuracy"] == result.test["accuracy"]
     assert result.model.metadata["val_accuracy"] == result.best["val_accuracy"]
-    assert Path(result.figure).name == "sweep.png" and Path(result.figure).stat().st_size > 10_000
+    assert result.figure is None and not (tmp_path / "s" / sweeps.FIGURE).exists()  # the sweep draws nothing
+    assert nn.plots.write_sweep_figure(result) == result.figure == str(tmp_path / "s" / sweeps.FIGURE)
+    assert Path(result.figure).stat().st_size > 10_000
     assert len(_lines(tmp_path / "s" / sweeps.RESULTS)) == 4
-    assert callable(nn.sweep) and "lr" in nn.sweep.OPTIONS
+    assert nn.sweep.sweep is sweeps.sweep and "lr" in nn.sweep.OPTIONS
 
 
 def test_the_sweep_command_prints_the_table_best_first(tmp_path, capsys):
@@ -213,7 +215,7 @@ def _nothing_listens() -> str:
 def test_a_scheduler_where_nothing_listens_is_one_line_within_seconds_and_leaves_nothing(tmp_path, capsys,
                                                                                          monkeypatch):
     ran = []
-    monkeypatch.setattr(sweeps, "run_trial", lambda *a: ran.append(a))
+    monkeypatch.setattr(sweeps.engines, "run_trial", lambda *a: ran.append(a))
     address = _nothing_listens()
     out = tmp_path / "deep" / "out"
     started = time.perf_counter()
@@ -226,7 +228,7 @@ def test_a_scheduler_where_nothing_listens_is_one_line_within_seconds_and_leaves
     assert seconds < 10, f"{seconds:.1f} s to say that nothing listens at {address}"
     assert not (tmp_path / "deep").exists() and not ran  # no --out folder left behind, nothing run
     with pytest.raises(ConnectionError, match="cannot reach the Dask scheduler"):
-        nn.sweep(_slice(100), {"lr": [1e-3]}, epochs=1, scheduler=address, out=out)
+        sweeps.sweep(_slice(100), {"lr": [1e-3]}, epochs=1, scheduler=address, out=out)
     assert not (tmp_path / "deep").exists()
 
 
@@ -246,3 +248,30 @@ def test_sweep_takes_the_options_it_shares_with_train(tmp_path, capsys):
                      "--jobs", "1", "--out", str(tmp_path / "o"), "--no-progress", "--no-download", "--json"])
     assert code == 0, capsys.readouterr().err
     assert json.loads(capsys.readouterr().out)["ran"] == 1
+
+
+def test_which_options_apply_comes_from_the_model_entries_and_sgd_gets_its_own_rate():
+    data = _slice(200)
+    grid = {"model": ["mlp", "cnn"], "layers": [[784, 16, 10]], "dropout": [0.1], "optimizer": ["sgd"]}
+    trials, swept = sweeps.plan(data, grid, epochs=1)
+    mlp, cnn = (t["config"] for t in trials)
+    assert swept == ["model"] and (mlp["model"], cnn["model"]) == ("mlp", "cnn")
+    assert set(cnn) - set(mlp) == set() and "layers" not in cnn  # the cnn's entry takes no layers
+    assert {k for k in nn.models.MODELS["cnn"].options} <= set(cnn) and cnn["dropout"] == 0.1
+    assert trials[1]["options"]["layers"] is None and trials[0]["options"]["layers"] == [784, 16, 10]
+    assert mlp["lr"] == cnn["lr"] == nn.recipes.DEFAULT_LR["sgd"]  # sgd without a rate: its own
+    given = sweeps.plan(data, {"optimizer": ["sgd"], "lr": [0.02]}, epochs=1)[0][0]["config"]
+    assert given["lr"] == 0.02
+    with pytest.raises(sweeps.GridError, match="cross_entropy"):  # the cnn's entry refuses it, at plan
+        sweeps.plan(data, {"model": ["cnn"], "loss": ["squared_error"]})
+    with pytest.raises(sweeps.GridError, match="reads 784 inputs"):
+        sweeps.plan(datasets.Dataset("small", np.zeros((20, 4)), np.arange(20) % 2, np.zeros((4, 4)),
+                                     np.arange(4) % 2, image_shape=(2, 2)), {"model": ["cnn"]})
+
+
+def test_a_cnn_trial_trains_as_the_entry_builds_it(tmp_path):
+    data = _slice(120, n_test=40)
+    result = sweeps.sweep(data, {"model": ["cnn"], "schedule": ["constant"]}, epochs=1, jobs=1)
+    assert result.best["config"]["model"] == "cnn" and result.best["error"] is None
+    assert [type(layer).__name__ for layer in result.model.layers] == [
+        type(layer).__name__ for layer in nn.models.build("cnn", 784, 10, seed=0).layers]
