@@ -16,8 +16,13 @@ from hypothesis import strategies as st
 import numpynn as nn
 from numpynn.layers import build_layers
 
-torch = pytest.importorskip("torch")
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "normalization.md"
+
+
+@pytest.fixture
+def torch():
+    """PyTorch, for the tests that compare with it (the others run without it)."""
+    return pytest.importorskip("torch")
 
 
 def diff(ours, theirs) -> float:
@@ -39,27 +44,27 @@ def alone(layer: nn.Layer, shape: tuple[int, ...], dtype: str = "float64", seed:
 
 TORCH_CASES = {
     "BatchNorm1D": (lambda act: nn.BatchNorm1D(5, momentum=0.2, activation=act),
-                    lambda: torch.nn.BatchNorm1d(5, momentum=0.2, dtype=torch.float64), (5,), 7),
+                    lambda torch: torch.nn.BatchNorm1d(5, momentum=0.2, dtype=torch.float64), (5,), 7),
     "BatchNorm2D": (lambda act: nn.BatchNorm2D(3, activation=act),
-                    lambda: torch.nn.BatchNorm2d(3, dtype=torch.float64), (3, 4, 5), 2),
+                    lambda torch: torch.nn.BatchNorm2d(3, dtype=torch.float64), (3, 4, 5), 2),
     "LayerNorm": (lambda act: nn.LayerNorm(6),
-                  lambda: torch.nn.LayerNorm(6, dtype=torch.float64), (6,), 4),
+                  lambda torch: torch.nn.LayerNorm(6, dtype=torch.float64), (6,), 4),
 }
 
 
 @pytest.mark.parametrize("kind, act", [("BatchNorm1D", "identity"), ("BatchNorm1D", "tanh"),
                                        ("BatchNorm2D", "identity"), ("BatchNorm2D", "tanh"),
                                        ("LayerNorm", "identity")])
-def test_training_steps_running_statistics_and_inference_match_torch(kind, act):
-    worst = torch_difference(kind, act)
+def test_training_steps_running_statistics_and_inference_match_torch(kind, act, torch):
+    worst = torch_difference(kind, act, torch)
     assert worst < 1e-10, worst
 
 
-def torch_difference(kind: str, act: str) -> float:
+def torch_difference(kind: str, act: str, torch) -> float:
     """The largest relative difference from PyTorch in float64 over four training steps (outputs,
     ∂C/∂x, ∇γ, ∇β, running statistics after each) and then two inference passes."""
     make, make_torch, shape, B = TORCH_CASES[kind]
-    layer, theirs = alone(make(act), shape), make_torch()
+    layer, theirs = alone(make(act), shape), make_torch(torch)
     with torch.no_grad():
         theirs.weight.copy_(torch.tensor(layer.params["gamma"]))
         theirs.bias.copy_(torch.tensor(layer.params["beta"]))
@@ -86,10 +91,10 @@ def torch_difference(kind: str, act: str) -> float:
 
 
 @pytest.mark.parametrize("kind", list(TORCH_CASES))
-def test_float32_matches_torch(kind):
+def test_float32_matches_torch(kind, torch):
     make, make_torch, shape, B = TORCH_CASES[kind]
     layer = alone(make("identity"), shape, dtype="float32")
-    theirs = make_torch().float()
+    theirs = make_torch(torch).float()
     with torch.no_grad():
         theirs.weight.copy_(torch.tensor(layer.params["gamma"]))
         theirs.bias.copy_(torch.tensor(layer.params["beta"]))
@@ -103,7 +108,7 @@ def test_float32_matches_torch(kind):
     assert diff(y, theirs(torch.tensor(x))) < 1e-5
 
 
-def test_batch_norm_2d_takes_a_channels_first_input_and_one_image_of_several_pixels():
+def test_batch_norm_2d_on_channels_first_memory_and_one_image_matches_torch(torch):
     """From Reshape (a C-contiguous (B, C, H, W), not a conv's channels-last view) and with B = 1:
     PyTorch's numbers, returned as (B, C, H, W)."""
     layer = alone(nn.BatchNorm2D(2), (2, 3, 3))
