@@ -119,6 +119,13 @@ def test_xor_json_converges():
     (["train", "--lr", "nan"], "--lr"),
     (["train", "--layers", "784,x"], "--layers"),
     (["nonsense"], "invalid choice"),
+    (["train", "--warmup", "-1"], "--warmup"),
+    (["train", "--warmup", "1.5"], "--warmup"),
+    (["train", "--clip-norm", "0"], "--clip-norm"),
+    (["train", "--clip-norm", "inf"], "--clip-norm"),
+    (["train", "--weight-decay", "-0.1"], "--weight-decay"),
+    (["train", "--weight-decay", "x"], "--weight-decay"),
+    (["train", "--optimizer", "adamx"], "invalid choice"),
 ])
 def test_bad_options_are_one_line_and_exit_2(argv, words, capsys):
     assert main(argv) == 2
@@ -133,6 +140,8 @@ def test_bad_options_are_one_line_and_exit_2(argv, words, capsys):
     (lambda tmp, digits: ["train", "--data", str(tmp / "no-such-folder")], "no-such-folder"),
     (lambda tmp, digits: ["train", "--data", str(digits), "--activation", "swishy"], "swishy"),
     (lambda tmp, digits: ["evaluate", str(digits / "train-images-idx3-ubyte.gz")], "not a numpynn model"),
+    (lambda tmp, digits: ["train", "--data", str(digits), "--epochs", "2", "--warmup", "3", "--no-progress"],
+     "warmup (3 epochs) cannot be longer than the training (2 epochs)"),
 ])
 def test_bad_input_is_one_line_and_exit_2(make_argv, words, tmp_path, small_digits, capsys):
     assert main(make_argv(tmp_path, small_digits)) == 2
@@ -203,3 +212,68 @@ def test_registry_names_are_the_cli_choices(capsys):
             assert name in text
     assert main(["train", "--activation", "softmax"]) == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_train_with_warmup_clipping_and_adamw(small_digits, tmp_path, capsys):
+    """--optimizer adamw --warmup --clip-norm: the run trains, says so in its recipe line (AdamW's
+    default decay 0.01, decoupled), and the saved model and the checkpoint record them."""
+    from numpynn.optimizers import AdamW
+    from numpynn.serialization import load_checkpoint
+
+    save, checkpoint = tmp_path / "adamw.safetensors", tmp_path / "adamw.ckpt"
+    report = _run_json(["train", "--data", str(small_digits), "--epochs", "3", "--shift", "0", "--optimizer", "adamw",
+                        "--warmup", "1", "--clip-norm", "2.5", "--no-progress", "--save", str(save),
+                        "--checkpoint", str(checkpoint), "--json"])
+    err = capsys.readouterr().err
+    assert ("recipe: adamw lr 0.009 (cosine), batch 64, 3 epochs, shifts ±0 px, warm-up 1 epoch, "
+            "gradient norm clipped at 2.5, weight decay 0.01 (decoupled)") in err, err
+    assert report["test_accuracy"] > 0.85
+    recipe = {"optimizer": "adamw", "warmup": 1, "clip_norm": 2.5, "weight_decay": None}
+    assert recipe.items() <= report["recipe"].items()
+    assert recipe.items() <= nn_load(save).metadata["recipe"].items()
+    _, optimizer, done, extra = load_checkpoint(checkpoint)
+    assert done == 3 and isinstance(optimizer, AdamW) and optimizer.weight_decay == 0.01
+    assert recipe.items() <= extra["recipe"].items()
+
+
+@pytest.mark.parametrize("optimizer, decay, decoupled", [("adamw", "0.05", True), ("sgd", "0.001", False)])
+def test_train_with_weight_decay(optimizer, decay, decoupled, small_digits, tmp_path, capsys):
+    """--weight-decay L: decoupled with adamw, added to the gradient with sgd (which, without --lr,
+    gets its own rate 0.1); the model and the checkpoint's optimiser record λ."""
+    from numpynn.serialization import load_checkpoint
+
+    save, checkpoint = tmp_path / "wd.safetensors", tmp_path / "wd.ckpt"
+    report = _run_json(["train", "--data", str(small_digits), "--epochs", "2", "--shift", "0", "--optimizer", optimizer,
+                        "--weight-decay", decay, "--no-progress", "--save", str(save), "--checkpoint",
+                        str(checkpoint), "--json"])
+    err = capsys.readouterr().err
+    assert f"weight decay {decay}{' (decoupled)' if decoupled else ','}" in err, err
+    assert "warm-up" not in err and "clipped" not in err
+    assert report["test_accuracy"] > 0.5  # it learns (chance: 0.1); SGD on sigmoids is slow in 2 epochs
+    assert nn_load(save).metadata["recipe"]["weight_decay"] == float(decay)
+    assert report["recipe"]["lr"] == (0.1 if optimizer == "sgd" else 9e-3)
+    _, opt, _, _ = load_checkpoint(checkpoint)
+    assert opt.weight_decay == float(decay)
+
+
+def test_help_builds_no_command_options_and_imports_no_registry():
+    """numpynn --help lists every command from the COMMANDS list, and imports neither NumPy nor the
+    HTTP, web, plotting or sweep machinery."""
+    script = ("import contextlib, io, sys; from numpynn.cli import main; from numpynn.cli.main import COMMANDS\n"
+              "with contextlib.redirect_stdout(io.StringIO()) as out: code = main(['--help'])\n"
+              "heavy = [m for m in ('numpy', 'urllib.request', 'http.client', 'matplotlib', 'numpynn.web', "
+              "'numpynn.sweep', 'numpynn.plots', 'numpynn.datasets', 'numpynn.models') if m in sys.modules]\n"
+              "assert code == 0 and all(c in out.getvalue() for c in COMMANDS), out.getvalue()\n"
+              "print(heavy)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_train_help_imports_no_plotting_web_or_sweep():
+    script = ("import contextlib, io, sys; from numpynn.cli import main\n"
+              "with contextlib.redirect_stdout(io.StringIO()): code = main(['train', '--help'])\n"
+              "print(code, [m for m in ('matplotlib', 'numpynn.web', 'numpynn.sweep', 'numpynn.plots', 'joblib') "
+              "if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.stdout.strip() == "0 []", done.stderr
