@@ -272,3 +272,51 @@ def test_draw_a_digit_and_watch_it_learn(server, browser, tmp_path):
     assert browser.find_element(By.ID, "prediction").get_attribute("data-digit") == ""
     assert canvas_ink(browser, "canvas") == 0
     assert canvas_ink(browser, "seen") == 0
+
+
+def test_backprop_view_choose_a_target_and_take_one_step(server, browser, tmp_path):
+    """Draw a digit, choose another target digit, watch δ flow back layer by layer, take one
+    step: the page shows the probabilities /api/explain gives for that drawing and target after
+    θ ← θ − R∇θ on a copy, and the served network is unchanged."""
+    index, strokes, _ = pick_digit(server.url)
+    served = server.app.net
+    params = served.params.copy()
+    browser.get(server.url)
+    WebDriverWait(browser, WAIT).until(lambda d: "784" in d.find_element(By.ID, "model").text)
+    ask_for_a_new_answer(browser)
+    draw(browser, browser.find_element(By.ID, "canvas"), strokes)
+    digit = int(settled_answer(browser))
+    flow = browser.find_element(By.ID, "bp-flow")
+    # by default the target is the digit it reads; the layers light up from the output down
+    WebDriverWait(browser, WAIT, poll_frequency=0.1).until(
+        lambda d: flow.get_attribute("data-state") == "done" and flow.get_attribute("data-label") == str(digit))
+    blocks = browser.find_elements(By.CSS_SELECTOR, "#bp-flow .bp-layer.lit")
+    assert [b.get_attribute("data-index") for b in blocks] == [str(i) for i in reversed(range(len(served.layers)))]
+
+    target = (digit + 3) % 10
+    browser.find_element(By.CSS_SELECTOR, f'#bp-targets button[data-label="{target}"]').click()
+    WebDriverWait(browser, WAIT, poll_frequency=0.1).until(
+        lambda d: flow.get_attribute("data-state") == "done" and flow.get_attribute("data-label") == str(target))
+    after = browser.find_element(By.ID, "bp-after")
+    assert after.get_attribute("data-state") == "hidden"
+    browser.find_element(By.ID, "bp-step").click()
+    WebDriverWait(browser, WAIT, poll_frequency=0.1).until(
+        lambda d: after.get_attribute("data-state") == "shown" and after.get_attribute("data-label") == str(target))
+    rows = browser.find_elements(By.CSS_SELECTOR, "#bp-after .bar")
+    shown_after = [float(r.get_attribute("data-p")) for r in rows]
+    shown_before = [float(r.get_attribute("data-before")) for r in rows]
+    assert len(rows) == 10 and shown_after[target] > shown_before[target]
+    assert "→" in rows[target].text
+    png = browser.execute_script("return document.getElementById('canvas').toDataURL('image/png');")
+    api_answer = post(server.url + "api/explain", {"png": png, "label": target})
+    assert shown_after == api_answer["after_step"] and shown_before == api_answer["probabilities"]
+    assert float(after.get_attribute("data-lr")) == api_answer["lr"]
+    assert canvas_ink(browser, "bp-input") < 254.9  # ∂C/∂x painted in red and blue on white
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#bp-weights canvas")) == 10
+    assert server.app.net is served
+    np.testing.assert_array_equal(served.params, params)  # the served network never changes
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, errors
+    browser.save_screenshot(str(tmp_path / "web-backprop.png"))
+    print(f"drew test digit #{index}, read as {digit}; one step towards {target} at R = {api_answer['lr']}: "
+          f"p({target}) {shown_before[target]:.4f} -> {shown_after[target]:.4f}")

@@ -129,6 +129,7 @@ class Handler(BaseHTTPRequestHandler):
 
     API_ROUTES: dict[str, tuple[str, ...]] = {
         "/api/predict": ("POST",),
+        "/api/explain": ("POST",),
         "/api/train": ("POST",),
         "/api/train/status": ("GET", "HEAD"),
         "/api/model": ("GET", "HEAD"),
@@ -293,6 +294,8 @@ class Handler(BaseHTTPRequestHandler):
         app = self.server.app
         if path == "/api/predict":
             self._send_json(200, app.predict(self._read_json()))
+        elif path == "/api/explain":
+            self._send_json(200, app.explain(self._read_json()))
         elif path == "/api/train":
             payload = self._read_json()
             if payload not in (None, {}):

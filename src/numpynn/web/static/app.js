@@ -1,10 +1,10 @@
 // numpynn · draw a digit, watch it think. Plain JavaScript, no build step, no network
 // access beyond this page's own server (see numpynn/web/api.py for the JSON API).
-// The painters (images, saliency, hidden layers, curves) are in paint.js, loaded first.
+// The painters (images, saliency, hidden layers, gradients, curves) are in paint.js, loaded first.
 "use strict";
 
 (() => {
-  const { paintGrey, paintSaliency, paintStrip, paintMap, drawCurves } = window.numpynnPaint;
+  const { paintGrey, paintSaliency, paintStrip, paintMap, paintSigned, drawCurves } = window.numpynnPaint;
   const $ = (id) => document.getElementById(id);
   const canvas = $("canvas");
   const ctx = canvas.getContext("2d");
@@ -122,6 +122,7 @@
     clearTimeout(timer);
     timer = null;
     showEmpty();
+    clearBackprop();
   });
 
   // ------------------------------------------------------------------ predicting
@@ -149,11 +150,17 @@
     lastSent = performance.now();
     markFresh();
     try {
-      const answer = await postJSON("/api/predict", { png: canvas.toDataURL("image/png") });
+      const png = canvas.toDataURL("image/png");
+      const answer = await postJSON("/api/predict", { png });
       if (sent >= shownVersion && hasInk) {
         shownVersion = sent;
         if (answer.ok) show(answer.body);
         else showProblem(answer.body.error || "the server could not read the drawing");
+        if (answer.ok && !drawing && sent === version) {
+          bpPng = png; // the drawing as it stands: backprop for it
+          hideAfter();
+          explainNow(false);
+        }
       }
     } catch (err) {
       showProblem("the server does not answer: is numpynn serve still running?");
@@ -343,6 +350,267 @@
     modelGeneration = m.generation;
   }
 
+  // ------------------------------------------------------------------ backprop, step by step
+  // POST /api/explain: the gradient of the loss for target K, layer by layer (numpynn.explain),
+  // shown from the output down to the input one layer at a time; "Take one step" shows the
+  // probabilities after θ ← θ − R∇θ on a copy of the served network (which never changes).
+  const bpTargets = $("bp-targets");
+  const bpLr = $("bp-lr");
+  const bpStep = $("bp-step");
+  const bpReplay = $("bp-replay");
+  const bpSummary = $("bp-summary");
+  const bpFlow = $("bp-flow");
+  const bpInput = $("bp-input");
+  const bpWeights = $("bp-weights");
+  const bpWeightsTitle = $("bp-weights-title");
+  const bpAfter = $("bp-after");
+  const bpStepNote = $("bp-step-note");
+  const FLOW_MS = 180; // between two layers lighting up
+
+  let bpLabel = null; // null: the digit the network reads
+  let bpPng = null; // the drawing backprop is shown for
+  let bpTicket = 0; // each request's number: an answer to an older one is dropped
+  let bpTimer = null;
+  let bpLast = null;
+
+  for (let k = 0; k < 10; k++) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.dataset.label = String(k);
+    b.textContent = String(k);
+    bpTargets.appendChild(b);
+  }
+
+  bpTargets.addEventListener("click", (event) => {
+    const b = event.target.closest("button");
+    if (!b) return;
+    bpLabel = b.dataset.label === "auto" ? null : Number(b.dataset.label);
+    for (const other of bpTargets.children) other.classList.toggle("on", other === b);
+    hideAfter();
+    explainNow(false);
+  });
+  bpLr.addEventListener("change", () => {
+    hideAfter();
+    explainNow(false);
+  });
+  bpStep.addEventListener("click", () => explainNow(true));
+  bpReplay.addEventListener("click", () => {
+    if (bpLast) flow();
+  });
+
+  function hideAfter() {
+    bpAfter.dataset.state = "hidden";
+    for (const row of bpAfter.children) {
+      row.querySelector(".fill.after").style.width = "0%";
+      row.querySelector(".pct").textContent = row.dataset.beforeText || "–";
+    }
+  }
+
+  function clearBackprop() {
+    bpPng = null;
+    bpLast = null;
+    bpTicket += 1;
+    clearTimeout(bpTimer);
+    bpFlow.textContent = "";
+    bpFlow.dataset.state = "idle";
+    bpFlow.dataset.label = "";
+    bpAfter.textContent = "";
+    bpAfter.dataset.state = "hidden";
+    bpWeights.textContent = "";
+    paintSigned(bpInput, null, 1);
+    bpStep.disabled = bpReplay.disabled = true;
+    bpSummary.textContent = "Draw a digit: the gradient of the loss for a target digit flows back from " +
+      "the output to the input, one layer at a time.";
+  }
+
+  async function explainNow(step) {
+    if (!bpPng) return;
+    const ticket = ++bpTicket;
+    const body = { png: bpPng, label: bpLabel, lr: bpLr.value === "auto" ? null : Number(bpLr.value) };
+    if (step) bpStep.disabled = true;
+    try {
+      const answer = await postJSON("/api/explain", body);
+      if (ticket !== bpTicket) return;
+      if (!answer.ok) {
+        bpSummary.textContent = answer.body.error || "the server could not explain this drawing";
+        return;
+      }
+      showBackprop(answer.body, step);
+    } catch (err) {
+      if (ticket === bpTicket) bpSummary.textContent = "the server does not answer";
+    } finally {
+      if (ticket === bpTicket) bpStep.disabled = false;
+    }
+  }
+
+  const fmt = (v) => (v == null ? "–" : Math.abs(v) >= 0.01 || v === 0 ? v.toFixed(3) : v.toExponential(2));
+  const pct = (p) => (p >= 0.001 ? `${(100 * p).toFixed(1)}%` : "0%");
+
+  function largest(rows) {
+    let top = 0;
+    const visit = (v) => {
+      if (Array.isArray(v)) v.forEach(visit);
+      else if (v != null && Math.abs(v) > top) top = Math.abs(v);
+    };
+    visit(rows);
+    return top || 1;
+  }
+
+  // one row of pictures: a layer's activations, ∂C/∂y, and δ = ∂C/∂z when it has one
+  function pictures(layer) {
+    const pair = document.createElement("div");
+    pair.className = "bp-pair";
+    const kinds = [["values", "activations y"], ["grad", "∂C/∂y arriving"]];
+    if (layer.delta) kinds.push(["delta", "δ = ∂C/∂z"]);
+    pair.style.gridTemplateColumns = `repeat(${kinds.length}, 1fr)`;
+    for (const [key, tag] of kinds) {
+      const cell = document.createElement("div");
+      cell.dataset.kind = key;
+      const label = document.createElement("div");
+      label.className = "tag";
+      label.textContent = tag;
+      cell.appendChild(label);
+      const data = layer[key];
+      if (layer.view === "maps") {
+        const maps = document.createElement("div");
+        maps.className = "maps";
+        let lo = 0;
+        let hi = 0;
+        if (key === "values") {
+          for (const ch of data) for (const row of ch) for (const v of row) {
+            if (v != null && v < lo) lo = v;
+            if (v != null && v > hi) hi = v;
+          }
+        }
+        const top = largest(data);
+        for (const ch of data) {
+          const map = document.createElement("canvas");
+          map.className = key === "values" ? "map" : "map signed";
+          map.height = ch.length;
+          map.width = ch[0].length;
+          if (key === "values") paintMap(map, ch, lo, hi);
+          else paintSigned(map, ch.flat(), top);
+          maps.appendChild(map);
+        }
+        cell.appendChild(maps);
+      } else {
+        const strip = document.createElement("canvas");
+        strip.className = key === "values" ? "strip" : "strip signed";
+        strip.width = data.length;
+        strip.height = 1;
+        if (key === "values") paintStrip(strip, data, layer.activation);
+        else paintSigned(strip, data, largest(data));
+        cell.appendChild(strip);
+      }
+      pair.appendChild(cell);
+    }
+    return pair;
+  }
+
+  function showBackprop(r, step) {
+    bpLast = r;
+    const auto = bpLabel === null;
+    const what = r.loss_name === "cross_entropy" ? `C = −log p(${r.label})` : `C (${r.loss_name})`;
+    bpSummary.textContent = `Target K = ${r.label}${auto ? " (the digit it reads)" : ""} · ${what} = ` +
+      `${r.loss.toFixed(4)} · p(${r.label}) = ${pct(r.probabilities[r.label])}. The gradient flows ` +
+      "from the output (top) down to the input.";
+    // the layers, output first
+    bpFlow.textContent = "";
+    for (const layer of [...r.layers].reverse()) {
+      const block = document.createElement("div");
+      block.className = "bp-layer";
+      block.dataset.index = String(layer.index);
+      const head = document.createElement("div");
+      head.className = "strip-label";
+      const name = document.createElement("b");
+      const act = layer.activation && layer.activation !== "identity" ? ` ${layer.activation}` : "";
+      name.textContent = `Layer ${layer.index} · ${layer.type}${act} · ${layer.output_shape.join("×")}`;
+      const norms = document.createElement("span");
+      norms.className = "norms";
+      norms.textContent = `‖∂C/∂y‖ = ${fmt(layer.output_grad_norm)} · ‖∇θ‖ = ${fmt(layer.param_grad_norm)}`;
+      head.append(name, norms);
+      const eq = document.createElement("div");
+      eq.className = "eq";
+      eq.textContent = layer.passes ? `passes its input through: ${layer.equation}` : layer.equation;
+      block.append(head, eq);
+      if (layer.view !== "none") block.appendChild(pictures(layer));
+      bpFlow.appendChild(block);
+    }
+    // the input's gradient and the first layer's ∇W
+    paintSigned(bpInput, r.input_grad, r.input_grad_max || 1);
+    bpWeights.textContent = "";
+    const first = r.first_layer;
+    if (first) {
+      const [h, w] = first.shape;
+      const top = largest(first.grads);
+      first.grads.forEach((g, k) => {
+        const c = document.createElement("canvas");
+        c.width = w;
+        c.height = h;
+        const pick = first.picks[k];
+        c.title = first.kind === "units" ? `unit ${pick}: ‖∇W‖ = ${fmt(first.norms[k])}`
+          : `filter ${pick[0]} (input channel ${pick[1]}): ‖∇W‖ = ${fmt(first.norms[k])}`;
+        paintSigned(c, g, top);
+        bpWeights.appendChild(c);
+      });
+      bpWeightsTitle.querySelector("span").textContent = first.kind === "units"
+        ? `layer ${first.index}: the ${first.picks.length} units it changes most`
+        : `layer ${first.index}: ${first.picks.length} filters`;
+    }
+    // probabilities before, and after one step
+    bpAfter.textContent = "";
+    r.probabilities.forEach((p, k) => {
+      const row = document.createElement("div");
+      row.className = `bar${k === r.label ? " target" : ""}`;
+      row.dataset.p = String(r.after_step[k]);
+      row.dataset.before = String(p);
+      row.dataset.beforeText = pct(p);
+      row.innerHTML = `<span class="label">${k}</span><span class="track"><span class="fill"></span></span>` +
+        `<span class="track"><span class="fill after"></span></span><span class="pct"></span>`;
+      row.querySelector(".fill").style.width = `${(100 * p).toFixed(1)}%`;
+      bpAfter.appendChild(row);
+    });
+    bpAfter.dataset.label = String(r.label);
+    bpAfter.dataset.lr = String(r.lr);
+    if (step) {
+      r.after_step.forEach((p, k) => {
+        const row = bpAfter.children[k];
+        row.querySelector(".fill.after").style.width = `${(100 * p).toFixed(1)}%`;
+        row.querySelector(".pct").textContent = `${pct(r.probabilities[k])} → ${pct(p)}`;
+      });
+      bpAfter.dataset.state = "shown";
+      bpStepNote.textContent = `before · after θ ← θ − R∇θ with R = ${r.lr}, on a copy`;
+    } else {
+      hideAfter();
+      bpStepNote.textContent = "before · after one step (press “Take one step”)";
+    }
+    bpAfter.title = r.lr_rule;
+    bpStep.disabled = bpReplay.disabled = false;
+    flow();
+  }
+
+  // light the layers up one at a time, from the output down to the input
+  function flow() {
+    clearTimeout(bpTimer);
+    const blocks = [...bpFlow.children];
+    blocks.forEach((b) => b.classList.remove("lit"));
+    bpFlow.dataset.state = "flowing";
+    bpFlow.dataset.label = "";
+    let k = 0;
+    const next = () => {
+      if (k < blocks.length) {
+        blocks[k].classList.add("lit");
+        k += 1;
+        bpTimer = setTimeout(next, FLOW_MS);
+        return;
+      }
+      bpTimer = null;
+      bpFlow.dataset.label = String(bpLast.label);
+      bpFlow.dataset.state = "done";
+    };
+    next();
+  }
+
   // ------------------------------------------------------------------ watch it learn
   let digitPixels = null;
   let polling = null;
@@ -457,6 +725,7 @@
   // ------------------------------------------------------------------ start
   blank();
   showEmpty();
+  clearBackprop();
   drawCurves(curvesCanvas, null);
   window.addEventListener("resize", () => drawCurves(curvesCanvas, lastStatus));
   getJSON("/api/model").then(showModel).catch(() => {

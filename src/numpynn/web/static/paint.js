@@ -1,6 +1,7 @@
-// numpynn · the page's painters: 28x28 images, the saliency map, hidden layers and the
-// learning curves, each on a canvas it is handed. Loaded before app.js, which uses them
-// through window.numpynnPaint; this file touches nothing else on the page.
+// numpynn · the page's painters: 28x28 images, the saliency map, hidden layers, gradients
+// (signed values, red and blue) and the learning curves, each on a canvas it is handed.
+// Loaded before app.js, which uses them through window.numpynnPaint; this file touches
+// nothing else on the page.
 "use strict";
 
 window.numpynnPaint = (() => {
@@ -92,6 +93,30 @@ window.numpynnPaint = (() => {
         img.data[k] = img.data[k + 1] = img.data[k + 2] = grey;
         img.data[k + 3] = 255;
       }
+    }
+    g.putImageData(img, 0, 0);
+  }
+
+  // ------------------------------------------------------------------ signed values (gradients)
+  // red for positive, blue for negative, white for 0, scaled by `top` (the largest |value| shown)
+  function signed(v, top) {
+    if (v == null) return [255, 255, 255];
+    const t = Math.min(1, Math.abs(v) / (top || 1));
+    const [cr, cg, cb] = v >= 0 ? [215, 38, 61] : [31, 111, 235];
+    return [255 + (cr - 255) * t, 255 + (cg - 255) * t, 255 + (cb - 255) * t];
+  }
+
+  // values: a flat list (width x height, row-major) painted on a canvas of that size
+  function paintSigned(target, values, top) {
+    const g = target.getContext("2d");
+    const img = g.createImageData(target.width, target.height);
+    const n = target.width * target.height;
+    for (let i = 0; i < n; i++) {
+      const [r, gr, b] = values ? signed(values[i], top) : [255, 255, 255];
+      img.data[4 * i] = r;
+      img.data[4 * i + 1] = gr;
+      img.data[4 * i + 2] = b;
+      img.data[4 * i + 3] = 255;
     }
     g.putImageData(img, 0, 0);
   }
@@ -201,5 +226,5 @@ window.numpynnPaint = (() => {
     }
   }
 
-  return Object.freeze({ paintGrey, paintSaliency, paintStrip, paintMap, drawCurves });
+  return Object.freeze({ paintGrey, paintSaliency, paintStrip, paintMap, paintSigned, drawCurves });
 })();
