@@ -170,3 +170,18 @@ def test_a_new_model_is_one_entry():
         assert recipes.default_recipe(100, "tiny").epochs == 3
     finally:
         del models.MODELS._items["tiny"]
+
+
+def test_the_resnet_entry_builds_a_residual_network_with_batch_norm_under_100k_parameters():
+    net = models.build("resnet", 784, 10, seed=0)
+    assert net.n_params < 100_000
+    kinds = {type(layer).__name__ for _, layer in net.walk()}
+    assert {"Residual", "BatchNorm2D", "GlobalAvgPool2D", "Conv2D"} <= kinds
+    assert net.state.size > 0  # the running statistics
+    with pytest.raises(ValueError, match="the resnet reads 784 inputs of 10 classes"):
+        models.build("resnet", 64, 10)
+    data = datasets.load("mnist-sample")
+    import numpynn as nn
+
+    check = nn.gradient_check(net.copy("float64"), data.x_train[:3], data.y_train[:3], max_params=150)
+    assert check.ok, check
