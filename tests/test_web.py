@@ -1037,3 +1037,125 @@ def test_a_post_from_the_page_itself_or_no_browser_is_served(fuzz_server, clean_
         status, _, _ = request(fuzz_server, "POST", "/api/predict", json_body={"image": DIGIT},
                                headers=headers)
         assert status == 200
+
+
+# ----------------------------------------------------------------------------- /api/explain
+
+
+def small_resnet() -> nn.Network:
+    """A residual network with batch normalization (running statistics moved by a few passes)."""
+    def conv_bn(c_in: int, c_out: int, stride: int = 1, act: str = "relu") -> list[nn.Layer]:
+        return [nn.Conv2D(c_in, c_out, 3, stride=stride, padding=1, activation="identity"),
+                nn.BatchNorm2D(c_out, activation=act)]
+
+    net = nn.Network([
+        nn.Reshape((1, 28, 28)), *conv_bn(1, 4), nn.MaxPool2D(2),
+        nn.Residual(conv_bn(4, 4) + conv_bn(4, 4, act="identity"), activation="relu"),
+        nn.Residual(conv_bn(4, 8, 2) + conv_bn(8, 8, act="identity"),
+                    shortcut=nn.Conv2D(4, 8, 1, stride=2, activation="identity"), activation="relu"),
+        nn.GlobalAvgPool2D(), nn.Dense(8, 10, "softmax"),
+    ], input_shape=(784,), seed=0)
+    for _ in range(3):
+        net.forward(net.as_float(SAMPLE.x_train[:32]), training=True)
+    return net
+
+
+def _squares(grads: Any) -> float:
+    if isinstance(grads, tuple):
+        return sum(_squares(g) for g in grads)
+    return float(np.sum(np.square(grads, dtype=np.float64)))
+
+
+@pytest.fixture(scope="module", params=["dense", "convnet", "resnet"])
+def served(request, net) -> Iterator[tuple[nn.Network, web.WebServer]]:
+    model = {"dense": lambda: net, "convnet": lambda: nn.models.convnet(seed=0),
+             "resnet": small_resnet}[request.param]()
+    srv = start(model)
+    yield model, srv
+    srv.shutdown()
+
+
+@pytest.mark.parametrize("label", [None, 4])
+def test_explain_numbers_equal_network_gradients(served, label):
+    model, srv = served
+    payload = {"png": data_url(canvas_png(SAMPLE.x_test[1]))}
+    x = web_api.parse_image(dict(payload))
+    before = (model.params.copy(), model.state.copy())
+    status, r = api(srv, "POST", "/api/explain", {**payload, "label": label})
+    assert status == 200, r
+    copy = model.copy("float64")
+    probs = copy.predict(x)[0]
+    assert r["prediction"] == int(np.argmax(probs)) and r["probabilities"] == probs.tolist()
+    assert r["label"] == (r["prediction"] if label is None else label)
+    loss, grads = copy.gradients(x, [r["label"]], training=False)
+    assert r["loss"] == loss
+    assert [(e["index"], e["type"], e["output_shape"]) for e in r["layers"]] == [
+        (i, layer.name, list(layer.output_shape)) for i, layer in enumerate(model.layers)]
+    for entry, g in zip(r["layers"], grads, strict=True):
+        assert entry["param_grad_norm"] == pytest.approx(np.sqrt(_squares(g)), rel=1e-12, abs=0)
+        assert entry["output_grad_norm"] > 0
+    # the step: θ − R∇θ on a copy; the served network is the same before and after
+    stepped = model.copy("float64")
+    stepped.params[...] = copy.params - r["lr"] * copy.grads
+    np.testing.assert_allclose(r["after_step"], stepped.predict(x)[0], rtol=1e-12, atol=1e-15)
+    assert abs(r["after_step"][r["label"]] - r["probabilities"][r["label"]]) >= 0.05 or r["lr"] == 100
+    assert srv.app.net is model
+    np.testing.assert_array_equal(model.params, before[0])
+    np.testing.assert_array_equal(model.state, before[1])
+    predicted = api(srv, "POST", "/api/predict", payload)[1]["probabilities"]  # six digits there
+    np.testing.assert_allclose(predicted, r["probabilities"], rtol=1e-5, atol=1e-6)
+    # pictures for the page, kept small
+    status, headers, body = request(srv, "POST", "/api/explain", json_body={**payload, "lr": 0.5})
+    assert status == 200 and json.loads(body)["lr"] == 0.5 and len(body) < 150_000, len(body)
+    for entry in r["layers"]:
+        assert entry["view"] in ("units", "maps", "none")
+        if entry["view"] == "maps":
+            assert len(entry["values"]) == len(entry["grad"]) == len(entry["channels"]) <= web_api.EXPLAIN_MAPS
+            assert max(len(entry["grad"][0]), len(entry["grad"][0][0])) <= web_api.EXPLAIN_SIDE
+    assert len(r["input_grad"]) == 784 and r["first_layer"]["kind"] in ("units", "filters")
+
+
+@pytest.mark.parametrize("body, words", [
+    ({"label": 10}, "label must be a class 0..9"),
+    ({"label": -1}, "label must be a class 0..9"),
+    ({"label": "3"}, '"label" must be a digit 0..9'),
+    ({"label": True}, '"label" must be a digit 0..9'),
+    ({"label": 2.5}, '"label" must be a digit 0..9'),
+    ({"lr": 0}, '"lr" must be a positive number'),
+    ({"lr": -1}, '"lr" must be a positive number'),
+    ({"lr": "big"}, '"lr" must be a positive number'),
+    ({"step": True}, "unknown field"),
+])
+def test_bad_explain_requests_are_400_in_one_line(server, net, body, words):
+    before = net.params.copy()
+    status, headers, raw = request(server, "POST", "/api/explain",
+                                   json_body={"png": data_url(canvas_png(SAMPLE.x_test[0])), **body})
+    message = assert_error(status, headers, raw, 400, words)
+    assert "\n" not in message
+    np.testing.assert_array_equal(net.params, before)
+
+
+def test_explain_takes_post_only_and_needs_a_network(server):
+    status, headers, body = request(server, "GET", "/api/explain")
+    assert_error(status, headers, body, 405)
+    assert headers["allow"] == "POST"
+    srv = web.WebServer(web_api.App(None), "127.0.0.1", 0)
+    srv.start()
+    try:
+        status, headers, body = request(srv, "POST", "/api/explain",
+                                        json_body={"png": data_url(canvas_png(SAMPLE.x_test[0]))})
+        assert_error(status, headers, body, 503)
+    finally:
+        srv.shutdown()
+
+
+def test_explain_works_for_a_network_of_28x28_inputs():
+    srv = start(maps_network(reshape=False))
+    try:
+        status, r = api(srv, "POST", "/api/explain", {"png": data_url(canvas_png(SAMPLE.x_test[0])), "label": 2})
+        assert status == 200 and r["label"] == 2
+        # PoolMaps has no W: the first weight layer is the Dense of 392 inputs, one row each
+        assert (r["first_layer"]["index"], r["first_layer"]["shape"]) == (2, [1, 392])
+        assert [e["view"] for e in r["layers"]] == ["maps", "none", "units"]
+    finally:
+        srv.shutdown()

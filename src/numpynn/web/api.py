@@ -326,7 +326,8 @@ def explain_drawing(net: Network, x: np.ndarray, label: int | None = None,
     Runs :func:`numpynn.explain.explain` on a float64 copy of ``net`` (which it never changes)."""
     from ..explain import explain
 
-    e = explain(net.copy("float64"), np.asarray(x, dtype=np.float64), label=label, lr=lr)
+    e = explain(net.copy("float64"), np.asarray(x, dtype=np.float64).reshape(net.input_shape), label=label,
+                lr=lr)
     out = e.as_json()
     for entry, trace in zip(out["layers"], e.layers, strict=True):
         entry.update({"activation": trace.activation, "passes": trace.passes, "equation": trace.equation,
