@@ -58,8 +58,8 @@ def check(args: argparse.Namespace) -> None:
         seeds = args.seeds if args.seeds is not None else SETS[name]["seeds"]
         scores: dict[float, list[float]] = {r: [] for r in rates}
         for seed in seeds:
-            result = nn.sweep(data, {"lr": rates, **recipe}, seed=seed, jobs=args.jobs,
-                              out=f"{args.out}/{name}-seed{seed}", figure=False)
+            result = nn.sweep.sweep(data, {"lr": rates, **recipe}, seed=seed, jobs=args.jobs,
+                                    out=f"{args.out}/{name}-seed{seed}")
             for row in result.table:
                 scores[row["options"]["lr"]].append(row["val_accuracy"] or 0.0)
         mean = {r: 100 * statistics.mean(v) for r, v in scores.items()}
@@ -93,8 +93,10 @@ def main() -> None:
     seconds: dict[tuple, list[float]] = {}
     for seed in spec["seeds"]:
         started = time.perf_counter()
-        result = nn.sweep(data, spec["grid"], seed=seed, jobs=args.jobs,
-                          out=f"{args.out}/{args.set}-seed{seed}", figure=seed == spec["seeds"][0])
+        result = nn.sweep.sweep(data, spec["grid"], seed=seed, jobs=args.jobs,
+                                out=f"{args.out}/{args.set}-seed{seed}")
+        if seed == spec["seeds"][0]:
+            nn.plots.write_sweep_figure(result)
         best = result.best
         print(f"seed {seed}: {len(result.table)} trials ({result.ran} run now) in "
               f"{time.perf_counter() - started:.0f} s; best {best['options']} "

@@ -148,7 +148,8 @@ def main() -> None:
     print(f"MNIST figures written: {', '.join(written)} "
           f"(test accuracy {net.metadata['test_accuracy']:.2%})")
 
-    sweep = nn.sweep(data, {"lr": [3e-3, 9e-3, 2.7e-2], "batch_size": [64, 128]}, jobs=1)  # the README's
+    # the README's sweep
+    sweep = nn.sweep.sweep(data, {"lr": [3e-3, 9e-3, 2.7e-2], "batch_size": [64, 128]}, jobs=1)
     plots.save_figure(plots.sweep_results(sweep.table, sweep.swept), OUT / "sweep.png")
     print(f"sweep figure written (best of {len(sweep.table)} trials: {sweep.best['options']})")
 
