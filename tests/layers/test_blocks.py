@@ -263,3 +263,18 @@ def test_export_writes_a_residual_network_as_onnx(tmp_path):
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     out = session.run(None, {"input": x})[0]
     np.testing.assert_allclose(out, net.predict(x), atol=1e-5)
+
+
+def test_export_writes_the_resnet_with_batch_norm_inside_blocks(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    net = nn.models.resnet(seed=1)
+    rng = np.random.default_rng(3)
+    net.params[...] = rng.normal(scale=0.2, size=net.n_params)
+    net.state[...] = rng.random(net.state.size) + 0.5  # running statistics that matter
+    path = tmp_path / "resnet.onnx"
+    net.to_onnx(str(path))
+    x = rng.random((6, 784), dtype=np.float32)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    ours = net.predict(x)
+    assert ours.max() - ours.min() > 0.01  # outputs that differ, so the comparison means something
+    np.testing.assert_allclose(session.run(None, {"input": x})[0], ours, atol=1e-5)
