@@ -109,6 +109,34 @@ def test_shift_scale_gives_the_reference_bits(compiled_backend, dtype, shape, k)
     np.testing.assert_array_equal(ref, shifted_by_definition(images, dy, dx, 1 / 255, dtype))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape, stride, pad", [((3, 8, 8, 5, 5, 16), (1, 1), 0), ((2, 24, 24, 5, 5, 1), (1, 1), 0),
+                                               ((4, 3, 4, 2, 3, 3), (2, 3), 1), ((1, 2, 2, 3, 3, 2), (3, 2), 2)])
+def test_col2im_gives_the_reference_bits(compiled_backend, dtype, shape, stride, pad):
+    """Patch gradients added back where the patches came from (strided, overlapping or with
+    gaps, padded): the C loop, the NumPy reference and a loop over the definition agree to the bit."""
+    n, Ho, Wo, kh, kw, C = shape
+    sh, sw = stride
+    rng = np.random.default_rng(sum(shape))
+    gc = rng.standard_normal(shape).astype(dtype)
+    Hp, Wp = (Ho - 1) * sh + kh + pad, (Wo - 1) * sw + kw + pad
+
+    def run():
+        out = np.zeros((n, Hp, Wp, C), dtype)
+        assert _kernels.col2im(gc, out, sh, sw) is out
+        return out
+
+    ref, fused = both(run)
+    np.testing.assert_array_equal(fused, ref)
+    by_definition = np.zeros((n, Hp, Wp, C), dtype)
+    for u in range(kh):
+        for v in range(kw):
+            for i in range(Ho):
+                for j in range(Wo):
+                    by_definition[:, sh * i + u, sw * j + v] += gc[:, i, j, u, v]
+    np.testing.assert_array_equal(ref, by_definition)
+
+
 def test_what_the_c_loops_do_not_take_falls_back_to_numpy(compiled_backend):
     """Views that are not contiguous, mixed or integer dtypes, an index out of range: the
     NumPy reference does the work (and raises what NumPy raises)."""
@@ -134,6 +162,16 @@ def test_what_the_c_loops_do_not_take_falls_back_to_numpy(compiled_backend):
     floats = images.astype(np.float32)  # not uint8: shifted as it is
     moved = _kernels.shift_scale(floats, np.array([1, 0]), np.array([0, -1]), 1, np.empty_like(floats))
     np.testing.assert_array_equal(moved, shifted_by_definition(floats, [1, 0], [0, -1], 1, np.float32))
+    gc = rng.standard_normal((2, 3, 3, 2, 2, 4)).astype(np.float32)
+    out = np.zeros((2, 4, 4, 4))  # float64 into float32's place: NumPy adds
+    np.testing.assert_array_equal(_kernels.col2im(gc, out, 1, 1), _kernels.col2im(gc, np.zeros_like(out), 1, 1))
+    strided = np.zeros((2, 4, 4, 8), np.float32)[..., ::2]  # not C-contiguous
+    previous = _kernels.use("numpy")
+    try:
+        expected = _kernels.col2im(gc, np.zeros((2, 4, 4, 4), np.float32), 1, 1)
+    finally:
+        _kernels.use(previous)
+    np.testing.assert_array_equal(_kernels.col2im(gc, strided, 1, 1), expected)
 
 
 def test_the_backend_can_be_chosen():

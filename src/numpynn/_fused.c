@@ -25,7 +25,7 @@
 #endif
 
 /* Release the GIL around loops of at least this many elements (other threads run meanwhile). */
-#define NOGIL_MIN 16384
+#define NOGIL_MIN 4096
 
 /* --- the loops ------------------------------------------------------------------------------ */
 
@@ -149,6 +149,37 @@ CLONES static void shift_scale_f8(Py_ssize_t n, Py_ssize_t h, Py_ssize_t w, cons
                                   double *restrict out)
 {
     SHIFT_SCALE_LOOP(double)
+}
+
+/* col2im: out[n, sh i + u, sw j + v, c] += gc[n, i, j, u, v, c], the offsets (u, v) in row-major
+ * order, so each element of out adds its terms in the order of the NumPy reference. */
+#define COL2IM_LOOP(T)                                                           \
+    for (Py_ssize_t s = 0; s < n; s++) {                                         \
+        T *o = out + s * Hp * Wp * C;                                            \
+        const T *g = gc + s * Ho * Wo * kh * kw * C;                             \
+        for (Py_ssize_t u = 0; u < kh; u++)                                      \
+            for (Py_ssize_t v = 0; v < kw; v++)                                  \
+                for (Py_ssize_t i = 0; i < Ho; i++)                              \
+                    for (Py_ssize_t j = 0; j < Wo; j++) {                        \
+                        T *restrict dst = o + ((sh * i + u) * Wp + sw * j + v) * C; \
+                        const T *restrict src = g + (((i * Wo + j) * kh + u) * kw + v) * C; \
+                        for (Py_ssize_t c = 0; c < C; c++)                       \
+                            dst[c] += src[c];                                    \
+                    }                                                            \
+    }
+
+CLONES static void col2im_f4(Py_ssize_t n, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t kh, Py_ssize_t kw,
+                             Py_ssize_t C, Py_ssize_t Hp, Py_ssize_t Wp, Py_ssize_t sh, Py_ssize_t sw,
+                             const float *restrict gc, float *restrict out)
+{
+    COL2IM_LOOP(float)
+}
+
+CLONES static void col2im_f8(Py_ssize_t n, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t kh, Py_ssize_t kw,
+                             Py_ssize_t C, Py_ssize_t Hp, Py_ssize_t Wp, Py_ssize_t sh, Py_ssize_t sw,
+                             const double *restrict gc, double *restrict out)
+{
+    COL2IM_LOOP(double)
 }
 
 /* --- arguments --------------------------------------------------------------------------- */
@@ -377,11 +408,57 @@ static PyObject *shift_scale(PyObject *self, PyObject *const *args, Py_ssize_t n
     return PyBool_FromLong(ok);
 }
 
+PyDoc_STRVAR(col2im_doc,
+             "col2im(gc, out, sh, sw) -> bool\n\n"
+             "out[n, sh i + u, sw j + v, c] += gc[n, i, j, u, v, c] for gc (n, Ho, Wo, kh, kw, C) and\n"
+             "out (n, Hp, Wp, C) of one float dtype, the offsets (u, v) in row-major order.\n"
+             "False (and nothing done) when the arrays are not for it.");
+
+static PyObject *col2im(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "col2im takes 4 arguments");
+        return NULL;
+    }
+    Py_ssize_t sh = PyLong_AsSsize_t(args[2]), sw = PyLong_AsSsize_t(args[3]);
+    if ((sh == -1 || sw == -1) && PyErr_Occurred())
+        return NULL;
+    Py_buffer b[2];
+    PyObject *objs[2] = {args[0], args[1]};
+    int got = 0;
+    for (; got < 2; got++)
+        if (!get_buffer(objs[got], &b[got], got == 1))
+            break;
+    int ok = got == 2;
+    char kind = ok ? float_kind(&b[0]) : 0;
+    ok = ok && kind && float_kind(&b[1]) == kind && b[0].ndim == 6 && b[1].ndim == 4 && sh >= 1 && sw >= 1;
+    ok = ok && b[0].shape[0] == b[1].shape[0] && b[0].shape[5] == b[1].shape[3] && b[0].buf != b[1].buf;
+    Py_ssize_t n = 0, Ho = 0, Wo = 0, kh = 0, kw = 0, C = 0, Hp = 0, Wp = 0;
+    if (ok) {
+        n = b[0].shape[0], Ho = b[0].shape[1], Wo = b[0].shape[2], kh = b[0].shape[3], kw = b[0].shape[4];
+        C = b[0].shape[5], Hp = b[1].shape[1], Wp = b[1].shape[2];
+        ok = Ho >= 1 && Wo >= 1 && (Ho - 1) * sh + kh <= Hp && (Wo - 1) * sw + kw <= Wp;
+    }
+    if (ok) {
+        Py_ssize_t size = b[0].len / b[0].itemsize;
+        PyThreadState *ts = size >= NOGIL_MIN ? PyEval_SaveThread() : NULL;
+        if (kind == 'f')
+            col2im_f4(n, Ho, Wo, kh, kw, C, Hp, Wp, sh, sw, b[0].buf, b[1].buf);
+        else
+            col2im_f8(n, Ho, Wo, kh, kw, C, Hp, Wp, sh, sw, b[0].buf, b[1].buf);
+        if (ts)
+            PyEval_RestoreThread(ts);
+    }
+    release(b, got);
+    return PyBool_FromLong(ok);
+}
+
 static PyMethodDef methods[] = {
     {"adam", (PyCFunction)(void (*)(void))adam, METH_FASTCALL, adam_doc},
     {"sigmoid_delta", (PyCFunction)(void (*)(void))sigmoid_delta, METH_FASTCALL, sigmoid_delta_doc},
     {"gather_scale", (PyCFunction)(void (*)(void))gather_scale, METH_FASTCALL, gather_scale_doc},
     {"shift_scale", (PyCFunction)(void (*)(void))shift_scale, METH_FASTCALL, shift_scale_doc},
+    {"col2im", (PyCFunction)(void (*)(void))col2im, METH_FASTCALL, col2im_doc},
     {NULL, NULL, 0, NULL},
 };
 

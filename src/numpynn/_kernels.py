@@ -201,3 +201,18 @@ def shift_scale(images: Array, dy: Array, dx: Array, scale: float, out: Array) -
         x0, x1 = min(max(sx, 0), w), max(w + min(sx, 0), 0)
         out[rows, y0:y1, x0:x1] = images[rows, y0 - sy : y1 - sy, x0 - sx : x1 - sx] * out.dtype.type(scale)
     return out
+
+
+def col2im(grad_col: Array, out: Array, sh: int, sw: int) -> Array:
+    """col2im for a convolution's backward pass: every patch's gradient added back where the
+    patch came from, ``out[n, sh·i + u, sw·j + v, c] += grad_col[n, i, j, u, v, c]``, the
+    offsets (u, v) in row-major order (so each element of ``out`` sums its terms in that
+    order). ``grad_col`` (n, Ho, Wo, kh, kw, C), ``out`` (n, Hp, Wp, C) C-contiguous, of one
+    dtype; returns ``out``."""
+    if _fast is not None and _fast.col2im(grad_col, out, sh, sw):
+        return out
+    _, Ho, Wo, kh, kw, _ = grad_col.shape
+    for u in range(kh):
+        for v in range(kw):
+            out[:, u : u + sh * Ho : sh, v : v + sw * Wo : sw, :] += grad_col[:, :, :, u, v, :]
+    return out

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _kernels, optimizers
+from . import _kernels, _parallel, optimizers
 from ._checks import whole_number
 from .errors import DivergenceError
 from .metrics import PIXEL_SCALE, count_correct
@@ -186,8 +186,14 @@ def fit(
         Before each step, rescale ∇θ to a global 2-norm of at most ``clip_norm``
         (``torch.nn.utils.clip_grad_norm_``: ∇θ ← ∇θ · c/(‖∇θ‖ + 10⁻⁶) when that is below 1).
     threads:
-        BLAS threads while training; default 1 for batches up to 128
-        (faster for small matrices), else unchanged.
+        numpynn's own threads while training (None: the setting of
+        :func:`numpynn._parallel.set_threads`, else the machine's cores). Convolutions and
+        pooling always cut a batch into shards of 16 samples, dense layers a batch
+        of more than 128 rows into shards of 128 rows, and run the shards on up to
+        this many threads; BLAS runs on one thread throughout (with threadpoolctl).
+        The shards never depend on ``threads``, and partial gradients are added in
+        shard order, so any thread count gives the same weights, bit for bit
+        (numpynn._parallel says more).
 
     Returns
     -------
@@ -224,7 +230,7 @@ def fit(
     done = initial_epoch  # epochs complete: what a rollback returns to
     opt = run.opt
     saved = _Saved(net, opt)
-    blas = _blas_threads(threads if threads is not None else (1 if run.batch_size <= 128 else None))
+    blas = _blas_threads(threads)
     stopped_early = False
     # overflow on the way to a NaN loss is caught below and reported as divergence
     with blas, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -438,22 +444,10 @@ def _progress_bar(total: int) -> Any:
     return Bar(total, unit="samples")  # on a terminal; nothing into a file or a pipe
 
 
-_blas: Any = None  # threadpoolctl's view of the loaded BLAS libraries, found once
-
-
 @contextlib.contextmanager
-def _blas_threads(n: int | None) -> Iterator[None]:
-    """Limit BLAS threads inside the block (needs threadpoolctl; else a no-op)."""
-    global _blas
-    if n is None:
-        yield
-        return
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:
-        yield
-        return
-    if _blas is None:  # finding them walks every loaded library: milliseconds, once per process
-        _blas = ThreadpoolController().select(user_api="blas")
-    with _blas.limit(limits=n):
+def _blas_threads(threads: int | None) -> Iterator[None]:
+    """numpynn's layers on ``threads`` threads (None: as set) and BLAS on one thread inside
+    the block: the shards of a batch are numpynn's to spread (BLAS's own threading would make
+    a product's bits depend on the thread count). Without threadpoolctl BLAS keeps its threads."""
+    with _parallel.using(threads), _parallel.blas_threads(1):
         yield

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .. import _kernels, _parallel
 from ..activations import Activation
 from .base import Array, Layer, Shape, WeightsAndBiases, activation_and_init, register_layer, whole
 
@@ -136,6 +137,9 @@ class Conv2D(WeightsAndBiases, Layer):
         return (self.out_channels, Ho, Wo)
 
     # --- forward and backward -----------------------------------------------------
+    # Both passes run on shards of IMAGE_SHARD samples (numpynn._parallel: fixed shards, on
+    # numpynn's threads); a shard's rows of [col 1], z, a and ∂C/∂x are its own, and its
+    # partial [∇Wm; ∇b] is added to the others' in shard order.
     def forward(self, x: Array, training: bool = False) -> Array:
         """a = σ(conv(x, W) + b); (B, C, H, W) -> (B, O, Ho, Wo), a view of channels-last memory."""
         B = x.shape[0]
@@ -144,37 +148,62 @@ class Conv2D(WeightsAndBiases, Layer):
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         dtype = self.params["W"].dtype
         xp = nhwc(x)  # (B, H, W, C), a view
-        if ph or pw:  # zero padding: the borders of this buffer stay 0, the middle is the input
+        padded = None  # zero padding: the borders of this buffer stay 0, the middle is the input
+        if ph or pw:
             padded = self.buffer("padded", (B, H + 2 * ph, W + 2 * pw, C), dtype, zeros=True)
-            padded[:, ph : ph + H, pw : pw + W, :] = xp
-            xp = padded
-        # every kh×kw window, strided: (B, Ho, Wo, C, kh, kw), still a view
-        windows = sliding_window_view(xp, (kh, kw), axis=(1, 2))[:, : sh * Ho : sh, : sw * Wo : sw]
-        col = self._im2col(windows, dtype)  # [col 1] (B·Ho·Wo, kh·kw·C + 1): a patch per row, then a 1
+        col, gather = self._patch_matrix(B, dtype)  # [col 1] (B·Ho·Wo, kh·kw·C + 1)
+        Wb = self._kernel_matrix()
         z = self.buffer("z", (B * Ho * Wo, O), dtype)
         a = self.buffer("a", (B * Ho * Wo, O), dtype)
-        np.matmul(col, self._kernel_matrix(), out=z)  # z = [col 1] [Wm; b] = col Wm + b
-        self.activation.forward(z, out=a)  # a = σ(z)
+        parts = _parallel.shards(B, _parallel.IMAGE_SHARD)
+
+        def shard(s: int) -> None:
+            n, r = parts[s], self._rows(parts[s])
+            xs = xp[n]
+            if padded is not None:
+                padded[n, ph : ph + H, pw : pw + W, :] = xs
+                xs = padded[n]
+            # every kh×kw window, strided: (n, Ho, Wo, C, kh, kw), still a view
+            gather(n, sliding_window_view(xs, (kh, kw), axis=(1, 2))[:, : sh * Ho : sh, : sw * Wo : sw])
+            np.matmul(col[r], Wb, out=z[r])  # z = [col 1] [Wm; b] = col Wm + b
+            self.activation.forward(z[r], out=a[r])  # a = σ(z)
+
+        _parallel.run(shard, len(parts))
         self.col, self.z, self.a = col, z, a
         return nchw(a.reshape(B, Ho, Wo, O))
 
-    def _im2col(self, windows: Array, dtype: np.dtype) -> Array:
-        """The patch matrix with a column of ones, [col 1] (B·Ho·Wo, kh·kw·C + 1): row
-        (n, i, j) is the window at (i, j) of sample n in the order (u, v, c), then 1 (the
-        constant input whose weight is the bias, so the product adds b and ∇b comes out of
-        ∇W's product). Gathered in one copy that keeps the input's contiguous axis innermost:
+    def _rows(self, samples: slice) -> slice:
+        """The rows of [col 1], z and a that hold these samples (Ho·Wo rows each)."""
+        per = self.output_shape[1] * self.output_shape[2]
+        return slice(samples.start * per, samples.stop * per)
+
+    def _patch_matrix(self, B: int, dtype: np.dtype) -> tuple[Array, Any]:
+        """The patch matrix with a column of ones, [col 1] (B·Ho·Wo, kh·kw·C + 1), and
+        ``gather(samples, windows)``, which copies those samples' windows (n, Ho, Wo, C, kh, kw)
+        into it: row (n, i, j) is the window at (i, j) of sample n in the order (u, v, c),
+        then 1 (the constant input whose weight is the bias, so the product adds b and ∇b
+        comes out of ∇W's product). The copy keeps the input's contiguous axis innermost:
         the channels, or with one channel the image rows, in which case the matrix is the
         transposed view of a (kh·kw·C + 1, B·Ho·Wo) buffer (same values, 4x faster to gather
         for a 28x28 digit)."""
-        B, Ho, Wo, C, kh, kw = windows.shape
+        C = self.in_channels
+        (kh, kw), (_, Ho, Wo) = self.kernel_size, self.output_shape
         K = kh * kw * C
         if C > 1:
             col = self.buffer("col", (B, Ho, Wo, K + 1), dtype, fill=1)
-            np.copyto(col[..., :K].reshape(B, Ho, Wo, kh, kw, C), windows.transpose(0, 1, 2, 4, 5, 3))
-            return col.reshape(B * Ho * Wo, K + 1)
+            patches = col[..., :K].reshape(B, Ho, Wo, kh, kw, C)
+
+            def gather(n: slice, windows: Array) -> None:
+                np.copyto(patches[n], windows.transpose(0, 1, 2, 4, 5, 3))
+
+            return col.reshape(B * Ho * Wo, K + 1), gather
         col_t = self.buffer("col_t", (K + 1, B, Ho, Wo), dtype, fill=1)
-        np.copyto(col_t[:K].reshape(kh, kw, B, Ho, Wo), windows[:, :, :, 0].transpose(3, 4, 0, 1, 2))
-        return col_t.reshape(K + 1, B * Ho * Wo).T
+        patches_t = col_t[:K].reshape(kh, kw, B, Ho, Wo)
+
+        def gather_t(n: slice, windows: Array) -> None:
+            np.copyto(patches_t[:, :, n], windows[:, :, :, 0].transpose(3, 4, 0, 1, 2))
+
+        return col_t.reshape(K + 1, B * Ho * Wo).T, gather_t
 
     def _kernel_matrix(self) -> Array:
         """[Wm; b] (kh·kw·C + 1, O): column o holds kernel o in the order of a patch row
@@ -187,39 +216,64 @@ class Conv2D(WeightsAndBiases, Layer):
         return Wb
 
     def backward(self, grad_y: Array) -> Array | None:
-        """Given ∂C/∂a (B, O, Ho, Wo): δ = ∂C/∂a ⊙ σ'(z), then :meth:`backward_delta`."""
+        """Given ∂C/∂a (B, O, Ho, Wo): δ = ∂C/∂a ⊙ σ'(z), then the rest of :meth:`backward_delta`."""
         B = grad_y.shape[0]
+        O, Ho, Wo = self.output_shape
         g = nhwc(grad_y)  # (B, Ho, Wo, O): rows of δ are contiguous when grad_y came from a pool
-        if not g.flags.c_contiguous:
-            g = np.ascontiguousarray(g)
-        g = g.reshape(B * self.output_shape[1] * self.output_shape[2], self.out_channels)
-        delta = self.activation.delta(g, self.z, self.a)  # δ = ∂C/∂a ⊙ σ'(z)
-        return self.backward_delta(delta)
+        rows = g.reshape(B * Ho * Wo, O) if g.flags.c_contiguous else None
+        if rows is None:
+            rows = self.buffer("delta", (B * Ho * Wo, O), grad_y.dtype)
+
+        def delta(n: slice) -> Array:
+            r = self._rows(n)
+            if not g.flags.c_contiguous:
+                np.copyto(rows[r].reshape(-1, Ho, Wo, O), g[n])
+            return self.activation.delta(rows[r], self.z[r], self.a[r])  # δ = ∂C/∂a ⊙ σ'(z)
+
+        return self._backward(B, delta)
 
     def backward_delta(self, delta: Array) -> Array | None:
         """Given δ = ∂C/∂z as rows (B·Ho·Wo, O), write ∇W, ∇b; return ∂C/∂x (B, C, H, W)."""
+        B = delta.shape[0] // (self.output_shape[1] * self.output_shape[2])
+        return self._backward(B, lambda n: delta[self._rows(n)])
+
+    def _backward(self, B: int, delta_of: Any) -> Array | None:
+        """Shard by shard: δ_s = ``delta_of(samples)``, its partial [∇Wm; ∇b]_s and its samples'
+        ∂C/∂x; then [∇Wm; ∇b] = Σ_s [∇Wm; ∇b]_s in shard order. Returns ∂C/∂x (B, C, H, W)."""
         C, H, W = self.input_shape
         O, Ho, Wo = self.output_shape
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
-        B = delta.shape[0] // (Ho * Wo)
-        grad_Wb = self.col.T @ delta  # [∇Wm; ∇b] = [col 1]ᵀ δ: ∇W correlates the input with δ,
-        K = kh * kw * C  # and ∇b = Σ_rows δ (the row of the constant input 1)
+        K = kh * kw * C
+        dtype = self.params["W"].dtype
+        parts = _parallel.shards(B, _parallel.IMAGE_SHARD)
+        partial = self.buffer("grad_Wb", (len(parts), K + 1, O), dtype)
+        needs_dx = self.needs_input_grad
+        if needs_dx:
+            dxp = self.buffer("grad_padded", (B, H + 2 * ph, W + 2 * pw, C), dtype)
+            grad_col = self.buffer("grad_col", (B * Ho * Wo, K), dtype)
+            Wm_t = np.ascontiguousarray(self.params["W"].transpose(0, 2, 3, 1)).reshape(O, K)  # Wmᵀ (O, K)
+
+        def shard(s: int) -> None:
+            n, r = parts[s], self._rows(parts[s])
+            d = delta_of(n)  # δ_s (rows, O)
+            # [∇Wm; ∇b]_s = [col_s 1]ᵀ δ_s: ∇W correlates the input with δ, ∇b = Σ_rows δ
+            np.matmul(self.col[r].T, d, out=partial[s])
+            if not needs_dx:
+                return
+            gc = np.matmul(d, Wm_t, out=grad_col[r])  # ∂C/∂col = δ Wmᵀ
+            dx = dxp[n]
+            dx[...] = 0
+            # col2im: each patch's gradient added back where the patch came from; summed over
+            # (u, v) this is the full cross-correlation of δ, dilated by the stride, with the
+            # kernel rotated by 180°: ∂C/∂x_pad = δ̃ ∗ W
+            _kernels.col2im(gc.reshape(-1, Ho, Wo, kh, kw, C), dx, sh, sw)
+
+        _parallel.run(shard, len(parts))
+        grad_Wb = _parallel.reduce_in_order(partial, partial[0])  # Σ_s in shard order
         self.grads["W"][...] = grad_Wb[:K].reshape(kh, kw, C, O).transpose(3, 2, 0, 1)
         self.grads["b"][...] = grad_Wb[K]
-        if not self.needs_input_grad:
+        if not needs_dx:
             return None
-        # ∂C/∂col = δ Wmᵀ, then col2im: each patch's gradient is added back where the patch came
-        # from. Done one kernel offset (u, v) at a time, ∂C/∂col[:, (u, v, ·)] = δ W[:, :, u, v],
-        # so that each product lands in one contiguous block; summed over (u, v) this is the
-        # full cross-correlation of δ, dilated by the stride, with the kernel rotated by 180°.
-        dxp = self.buffer("grad_padded", (B, H + 2 * ph, W + 2 * pw, C), delta.dtype)
-        dxp[...] = 0
-        grad_patch = self.buffer("grad_patch", (B * Ho * Wo, C), delta.dtype)
-        W_uv = np.ascontiguousarray(self.params["W"].transpose(2, 3, 0, 1))  # (kh, kw, O, C)
-        for u in range(kh):
-            for v in range(kw):
-                np.matmul(delta, W_uv[u, v], out=grad_patch)  # (B·Ho·Wo, O) @ (O, C)
-                dxp[:, u : u + sh * Ho : sh, v : v + sw * Wo : sw, :] += grad_patch.reshape(B, Ho, Wo, C)
         return nchw(dxp[:, ph : ph + H, pw : pw + W, :])  # ∂C/∂x, without the padding
 
     def to_onnx(self, graph: Any, x: str) -> str:

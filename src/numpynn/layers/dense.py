@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _parallel
 from ..activations import Activation
 from .base import Array, Layer, Shape, WeightsAndBiases, activation_and_init, register_layer, whole
 
@@ -89,36 +90,66 @@ class Dense(WeightsAndBiases, Layer):
         return (self.n_out,)
 
     # --- forward and backward -----------------------------------------------------
+    # A batch of more than DENSE_SHARD rows runs on shards of DENSE_SHARD rows
+    # (numpynn._parallel: fixed shards, on numpynn's threads); each shard's ∇W_s, ∇b_s are
+    # added to the others' in shard order. A batch of up to DENSE_SHARD rows is one shard:
+    # the whole-batch products, with no thread.
     def forward(self, x: Array, training: bool = False) -> Array:
         """a = σ(x @ W + b); (B, n_in) -> (B, n_out). Keeps ``x``, ``z`` and ``a``.
 
         The returned array is a reusable buffer: it is overwritten by the next
         forward pass of this layer.
         """
-        W = self.params["W"]
+        W, b = self.params["W"], self.params["b"]
         B = x.shape[0]
         z = self.buffer("z", (B, self.n_out), W.dtype)
         a = self.buffer("a", (B, self.n_out), W.dtype)
-        np.matmul(x, W, out=z)  # z = a_prev W + b
-        z += self.params["b"]
-        self.activation.forward(z, out=a)  # a = σ(z)
+        parts = _parallel.shards(B, _parallel.DENSE_SHARD)
+
+        def shard(s: int) -> None:
+            r = parts[s]
+            np.matmul(x[r], W, out=z[r])  # z = a_prev W + b
+            z[r] += b
+            self.activation.forward(z[r], out=a[r])  # a = σ(z)
+
+        _parallel.run(shard, len(parts))
         self.x, self.z, self.a = x, z, a
         return a
 
     def backward(self, grad_y: Array) -> Array | None:
-        """Given ∂C/∂a (B, n_out): δ = ∂C/∂a ⊙ σ'(z), then :meth:`backward_delta`."""
-        delta = self.activation.delta(grad_y, self.z, self.a)  # δ_l = ∂C/∂a_l ⊙ σ'(z_l)
-        return self.backward_delta(delta)
+        """Given ∂C/∂a (B, n_out): δ = ∂C/∂a ⊙ σ'(z), then the rest of :meth:`backward_delta`."""
+        def delta(r: slice) -> Array:
+            return self.activation.delta(grad_y[r], self.z[r], self.a[r])  # δ_l = ∂C/∂a_l ⊙ σ'(z_l)
+
+        return self._backward(delta, grad_y.shape[0])
 
     def backward_delta(self, delta: Array) -> Array | None:
         """Given δ = ∂C/∂z (B, n_out), write ∇W and ∇b; return ∂C/∂a_prev = δ Wᵀ (B, n_in)
         (None for the first layer). The returned array is a reusable buffer."""
-        np.matmul(self.x.T, delta, out=self.grads["W"])  # ∇W_l = a_{l−1}ᵀ δ_l
-        np.add.reduce(delta, axis=0, out=self.grads["b"])  # ∇b_l = Σ_rows δ_l
-        if not self.needs_input_grad:
-            return None
-        g = self.buffer("grad_x", (delta.shape[0], self.n_in), delta.dtype)
-        return np.matmul(delta, self.params["W"].T, out=g)  # ∂C/∂a_{l−1} = δ_l W_lᵀ
+        return self._backward(lambda r: delta[r], delta.shape[0])
+
+    def _backward(self, delta_of: Any, B: int) -> Array | None:
+        """Shard by shard: δ_s = ``delta_of(rows)``, its ∇W_s, ∇b_s and its rows of ∂C/∂a_prev;
+        then ∇W = Σ_s ∇W_s and ∇b = Σ_s ∇b_s in shard order."""
+        W = self.params["W"]
+        parts = _parallel.shards(B, _parallel.DENSE_SHARD)
+        # shard 0 writes ∇θ itself; the others their own partial sums
+        grad_W = [self.grads["W"]] + list(self.buffer("grad_W", (len(parts) - 1, *W.shape), W.dtype))
+        grad_b = [self.grads["b"]] + list(self.buffer("grad_b", (len(parts) - 1, self.n_out), W.dtype))
+        g = self.buffer("grad_x", (B, self.n_in), W.dtype) if self.needs_input_grad else None
+
+        def shard(s: int) -> None:
+            r = parts[s]
+            d = delta_of(r)
+            np.matmul(self.x[r].T, d, out=grad_W[s])  # ∇W_l = a_{l−1}ᵀ δ_l (this shard's rows)
+            np.add.reduce(d, axis=0, out=grad_b[s])  # ∇b_l = Σ_rows δ_l (this shard's rows)
+            if g is not None:
+                np.matmul(d, W.T, out=g[r])  # ∂C/∂a_{l−1} = δ_l W_lᵀ
+
+        _parallel.run(shard, len(parts))
+        _parallel.reduce_in_order(grad_W, grad_W[0])  # Σ over shards, in shard order
+        _parallel.reduce_in_order(grad_b, grad_b[0])
+        return g
 
     def to_onnx(self, graph: Any, x: str) -> str:
         z = graph.node("Gemm", [x, graph.param("W"), graph.param("b")])  # z = x W + b, W (n_in, n_out)

@@ -5,7 +5,8 @@ parameters. Both walk the kh·kw offsets (u, v) of a window: for each, the
 strided view x[:, :, u::s_h, v::s_w] (cut to Ho × Wo) holds that element of
 every window at once, so a pass is kh·kw whole-array operations, never a loop
 over windows. Like the convolution, they work on channels-last memory and
-return (B, C, Ho, Wo) views of it.
+return (B, C, Ho, Wo) views of it, and run on shards of the batch on numpynn's
+threads (numpynn._parallel).
 
 Max pooling, m = max over the window, with r = the arg-max (the first in
 row-major order on ties, as PyTorch):
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _parallel
 from .base import Array, Layer, Shape, register_layer
 from .conv import nchw, nhwc, output_size, pair
 
@@ -88,11 +90,17 @@ class MaxPool2D(_Pool2D):
         C, Ho, Wo = self.output_shape
         m = self.buffer("max", (x.shape[0], Ho, Wo, C), x.dtype)
         self.x = nhwc(x)  # kept: backward finds each window's arg-max by comparing with m
-        for k, view in self.offsets(self.x):
-            if k == 0:
-                np.copyto(m, view)
-            else:
-                np.maximum(m, view, out=m)  # m = max over the window
+        parts = _parallel.shards(x.shape[0], _parallel.IMAGE_SHARD)
+
+        def shard(s: int) -> None:
+            n = parts[s]
+            for k, view in self.offsets(self.x[n]):
+                if k == 0:
+                    np.copyto(m[n], view)
+                else:
+                    np.maximum(m[n], view, out=m[n])  # m = max over the window
+
+        _parallel.run(shard, len(parts))  # shards of IMAGE_SHARD samples on numpynn's threads
         self.max = m
         return nchw(m)
 
@@ -105,26 +113,34 @@ class MaxPool2D(_Pool2D):
         shape = g.shape
         dx = self.buffer("grad_x", (B, H, W, C), grad_y.dtype)
         overlapping = self.stride[0] < self.kernel_size[0] or self.stride[1] < self.kernel_size[1]
-        if overlapping or self._uncovered():
-            dx[...] = 0
-        free = self.buffer("free", shape, np.dtype(bool))  # windows whose arg-max is still to find
-        hit = self.buffer("hit", shape, np.dtype(bool))
-        routed = self.buffer("routed", shape, grad_y.dtype)
+        clear = overlapping or self._uncovered()
+        free_all = self.buffer("free", shape, np.dtype(bool))  # windows whose arg-max is still to find
+        hit_all = self.buffer("hit", shape, np.dtype(bool))
+        routed_all = self.buffer("routed", shape, grad_y.dtype)
         last = self.kernel_size[0] * self.kernel_size[1] - 1
-        for (k, x_k), (_, dx_k) in zip(self.offsets(self.x), self.offsets(dx), strict=True):
-            if k == 0:  # window element 0 wins where it is the max
-                np.equal(x_k, self.max, out=hit)
-                np.logical_not(hit, out=free)
-            elif k < last:  # element k wins where it is the max and no earlier one is (ties: the first)
-                np.equal(x_k, self.max, out=hit)
-                np.logical_and(hit, free, out=hit)
-                np.greater(free, hit, out=free)  # free ← free ∧ ¬hit
-            else:  # the last element wins wherever no earlier one did
-                hit = free
-            if overlapping:  # ∂C/∂x += ∂C/∂y where k won (an input may win several windows)
-                dx_k += np.multiply(g, hit, out=routed)
-            else:  # ∂C/∂x = ∂C/∂y where k won, else 0
-                np.multiply(g, hit, out=dx_k)
+        parts = _parallel.shards(B, _parallel.IMAGE_SHARD)
+
+        def shard(s: int) -> None:
+            n = parts[s]
+            if clear:
+                dx[n] = 0
+            free, hit, routed, m, g_n = free_all[n], hit_all[n], routed_all[n], self.max[n], g[n]
+            for (k, x_k), (_, dx_k) in zip(self.offsets(self.x[n]), self.offsets(dx[n]), strict=True):
+                if k == 0:  # window element 0 wins where it is the max
+                    np.equal(x_k, m, out=hit)
+                    np.logical_not(hit, out=free)
+                elif k < last:  # element k wins where it is the max and no earlier one is (ties: the first)
+                    np.equal(x_k, m, out=hit)
+                    np.logical_and(hit, free, out=hit)
+                    np.greater(free, hit, out=free)  # free ← free ∧ ¬hit
+                else:  # the last element wins wherever no earlier one did
+                    hit = free
+                if overlapping:  # ∂C/∂x += ∂C/∂y where k won (an input may win several windows)
+                    dx_k += np.multiply(g_n, hit, out=routed)
+                else:  # ∂C/∂x = ∂C/∂y where k won, else 0
+                    np.multiply(g_n, hit, out=dx_k)
+
+        _parallel.run(shard, len(parts))
         return nchw(dx)
 
 
@@ -137,14 +153,22 @@ class AvgPool2D(_Pool2D):
     def forward(self, x: Array, training: bool = False) -> Array:
         C, Ho, Wo = self.output_shape
         (kh, kw) = self.kernel_size
-        s = self.buffer("sum", (x.shape[0], Ho, Wo, C), x.dtype)
-        for k, view in self.offsets(nhwc(x)):
-            if k == 0:
-                np.copyto(s, view)
-            else:
-                s += view
-        s *= x.dtype.type(1.0 / (kh * kw))  # y = (1/(kh·kw)) Σ_window x
-        return nchw(s)
+        s_all = self.buffer("sum", (x.shape[0], Ho, Wo, C), x.dtype)
+        xp = nhwc(x)
+        parts = _parallel.shards(x.shape[0], _parallel.IMAGE_SHARD)
+
+        def shard(i: int) -> None:
+            n = parts[i]
+            s = s_all[n]
+            for k, view in self.offsets(xp[n]):
+                if k == 0:
+                    np.copyto(s, view)
+                else:
+                    s += view
+            s *= x.dtype.type(1.0 / (kh * kw))  # y = (1/(kh·kw)) Σ_window x
+
+        _parallel.run(shard, len(parts))
+        return nchw(s_all)
 
     def backward(self, grad_y: Array) -> Array | None:
         if not self.needs_input_grad:
@@ -152,11 +176,18 @@ class AvgPool2D(_Pool2D):
         C, H, W = self.input_shape
         (kh, kw) = self.kernel_size
         B = grad_y.shape[0]
-        share = nhwc(grad_y) * grad_y.dtype.type(1.0 / (kh * kw))  # ∂C/∂y / (kh·kw)
+        g = nhwc(grad_y)
         dx = self.buffer("grad_x", (B, H, W, C), grad_y.dtype)
-        dx[...] = 0
-        for _, view in self.offsets(dx):
-            view += share  # every input gets its share from each window it is in
+        parts = _parallel.shards(B, _parallel.IMAGE_SHARD)
+
+        def shard(i: int) -> None:
+            n = parts[i]
+            share = g[n] * grad_y.dtype.type(1.0 / (kh * kw))  # ∂C/∂y / (kh·kw)
+            dx[n] = 0
+            for _, view in self.offsets(dx[n]):
+                view += share  # every input gets its share from each window it is in
+
+        _parallel.run(shard, len(parts))
         return nchw(dx)
 
 

@@ -1,0 +1,230 @@
+"""numpynn's own threads: a batch cut into fixed-size shards, the shards run on a thread pool.
+
+Most of a training step outside the matrix products is NumPy passes over whole arrays
+(im2col's copies, col2im's additions, pooling, biases and activations), each on one core.
+The layers cut such work into *shards* of the batch and hand them to :func:`run`, which
+spreads them over ``threads()`` threads; NumPy's loops, BLAS and the C kernels release the
+GIL, so the shards of a layer run at once.
+
+Same seed, same bits, any thread count. The result never depends on how many threads ran:
+
+- a layer's shards are fixed by the batch size and a constant of the layer alone
+  (:data:`IMAGE_SHARD` samples for convolutions and pooling, :data:`DENSE_SHARD` rows for
+  dense layers), never by the thread count; the thread count only says how many of them
+  run at once;
+- each shard writes its own rows of the outputs, and its own partial parameter gradients
+  (∇W_s = x_sᵀ δ_s, ∇b_s = Σ_rows δ_s), which the calling thread then adds up in shard
+  order: ∇W = ((∇W_0 + ∇W_1) + ∇W_2) + …;
+- BLAS runs on one thread inside a shard (``fit`` holds BLAS at one thread for the whole
+  run, and :func:`run` does so around a pass that uses more than one thread): a product's
+  bits then do not depend on how BLAS would split it. That needs ``threadpoolctl``
+  (numpynn's dev extras and most scientific stacks have it); without it BLAS keeps its own
+  thread count, the shards still run on numpynn's threads, but a BLAS that splits a product
+  over its threads may round it differently for another thread count, and with both BLAS's
+  and numpynn's threads the cores are oversubscribed (set ``OPENBLAS_NUM_THREADS=1``, or
+  ``OMP_NUM_THREADS=1``/``MKL_NUM_THREADS=1``, in the environment to get the same bits
+  without threadpoolctl).
+
+Who uses how many threads (at most ``threads()``, at most one per shard):
+
+- Conv2D, MaxPool2D, AvgPool2D: always, one shard per :data:`IMAGE_SHARD` (16) samples, so
+  a batch of 64 runs on up to 4 threads and one of 256 on up to 16;
+- Dense: only from 2·:data:`DENSE_SHARD` (256) rows on (a batch of 64 or 128 is one
+  shard: its products are too small to pay for a thread), one shard per 128 rows;
+- every other layer (Dropout, Flatten, the normalisations, blocks' own arithmetic): the
+  calling thread, as before.
+
+The thread count is ``fit(threads=N)`` during a fit, else the module's setting
+(:func:`set_threads`, e.g. from ``numpynn train --threads N``, or a sweep giving each of
+its ``jobs`` workers ``cores // jobs``), else the machine's cores (:func:`cores`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+#: Samples per shard of a convolution or a pooling layer (fixed: the bits never depend on it
+#: through the thread count).
+IMAGE_SHARD = 16
+#: Rows per shard of a dense layer; a batch of up to this many rows is one shard.
+DENSE_SHARD = 128
+
+_setting: int | None = None  # set_threads's value; None: the machine's cores
+_local = threading.local()  # .worker: True in a pool thread (a nested run stays on it)
+_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+_blas_controller: Any = None  # threadpoolctl's view of the loaded BLAS libraries, found once
+_blas_pinned = 0  # > 0 while BLAS is held at one thread (fit, or an outer run)
+
+
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system tells, else
+    ``os.cpu_count()``)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _check(n: Any) -> int | None:
+    if n is None:
+        return None
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"threads must be a positive whole number or None (the machine's cores), not {n!r}")
+    return n
+
+
+def set_threads(n: int | None) -> int | None:
+    """Set the threads numpynn's layers use from now on (None: the machine's cores);
+    returns the previous setting. ``fit(threads=N)`` overrides it for one fit."""
+    global _setting
+    previous, _setting = _setting, _check(n)
+    return previous
+
+
+def threads() -> int:
+    """The threads a layer's shards may use now."""
+    return _setting if _setting is not None else cores()
+
+
+@contextlib.contextmanager
+def using(n: int | None) -> Iterator[None]:
+    """``threads()`` is ``n`` inside the block (None: leave the setting as it is)."""
+    if n is None:
+        yield
+        return
+    previous = set_threads(n)
+    try:
+        yield
+    finally:
+        set_threads(previous)
+
+
+def shards(total: int, size: int) -> list[slice]:
+    """The fixed shards of ``total`` items: ``[0, size)``, ``[size, 2·size)``, …, the last
+    one shorter. They depend on ``total`` and ``size`` only."""
+    return [slice(start, min(start + size, total)) for start in range(0, total, size)]
+
+
+def run(work: Callable[[int], Any], n: int) -> None:
+    """``work(s)`` for every shard s in 0..n-1, on up to ``threads()`` threads (the calling
+    one among them); returns when all are done, raising the first error. Each ``work(s)``
+    must write only what belongs to shard s. One shard, one thread, or a call from inside a
+    shard runs them in order on the calling thread."""
+    workers = min(threads(), n)
+    if workers <= 1 or getattr(_local, "worker", False):
+        for s in range(n):
+            work(s)
+        return
+    counter = itertools.count()  # next() on it is atomic: each shard is taken once
+    errors = np.geterr()  # NumPy's floating-point error handling is per thread: the caller's holds
+
+    def loop() -> None:
+        _local.worker = True
+        try:
+            with np.errstate(**errors):
+                for s in iter(counter.__next__, None):
+                    if s >= n:
+                        return
+                    work(s)
+        finally:
+            _local.worker = False
+
+    with _blas_single():
+        futures = [_executor(workers - 1).submit(loop) for _ in range(workers - 1)]
+        error: BaseException | None = None
+        try:
+            loop()
+        except BaseException as e:  # noqa: BLE001 - let the others finish, then raise it
+            error = e
+        for future in futures:
+            try:
+                future.result()
+            except BaseException as e:  # noqa: BLE001
+                error = error or e
+    if error is not None:
+        raise error
+
+
+def _executor(size: int) -> ThreadPoolExecutor:
+    """The shared pool, grown when a pass wants more threads than it has."""
+    global _pool, _pool_size
+    with _lock:
+        if _pool is None or _pool_size < size:
+            old = _pool
+            _pool, _pool_size = ThreadPoolExecutor(max_workers=size, thread_name_prefix="numpynn"), size
+            if old is not None:
+                old.shutdown(wait=False)
+        return _pool
+
+
+def _forget_pool() -> None:  # a forked child has none of its parent's threads: start afresh
+    global _pool, _pool_size, _lock
+    _pool, _pool_size, _lock = None, 0, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def blas_controller() -> Any:
+    """threadpoolctl's controller of the loaded BLAS libraries (found once: it walks every
+    loaded library), or None without threadpoolctl."""
+    global _blas_controller
+    if _blas_controller is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            return None
+        _blas_controller = ThreadpoolController().select(user_api="blas")
+    return _blas_controller
+
+
+@contextlib.contextmanager
+def blas_threads(n: int | None) -> Iterator[None]:
+    """BLAS on ``n`` threads inside the block (None: as it is). Needs threadpoolctl; without
+    it a no-op (see the module's docstring for what that means)."""
+    global _blas_pinned
+    controller = blas_controller() if n is not None else None
+    if controller is None:
+        yield
+        return
+    with controller.limit(limits=n):
+        _blas_pinned += n == 1
+        try:
+            yield
+        finally:
+            _blas_pinned -= n == 1
+
+
+@contextlib.contextmanager
+def _blas_single() -> Iterator[None]:
+    """BLAS on one thread for a pass on numpynn's threads, unless it is already held there."""
+    if _blas_pinned:
+        yield
+        return
+    with blas_threads(1):
+        yield
+
+
+def reduce_in_order(parts: Any, out: Any) -> Any:
+    """``out`` = ((parts[0] + parts[1]) + parts[2]) + …: partial sums added in shard order,
+    whatever thread made them, so the bits never depend on the thread count."""
+    if len(parts) == 1:
+        if parts[0] is not out:
+            out[...] = parts[0]
+        return out
+    np.add(parts[0], parts[1], out=out)
+    for part in parts[2:]:
+        out += part
+    return out
+

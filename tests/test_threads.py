@@ -1,0 +1,135 @@
+"""Same seed, same bits, any thread count: numpynn's own threads (numpynn._parallel) run
+fixed shards of a batch and add partial gradients in shard order, so training with 1, 2,
+3 or all the machine's threads gives the same weights, bit for bit."""
+
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+
+import numpy as np
+import pytest
+
+import numpynn as nn
+from numpynn import _parallel, datasets, models
+
+COUNTS = sorted({1, 2, 3, os.cpu_count() or 1})
+
+
+@pytest.fixture(scope="module")
+def digits():
+    data = datasets.load("mnist-sample")
+    return data.x_train, data.y_train
+
+
+def dense_weights(digits, threads):
+    x, y = digits
+    net = nn.Network([nn.Dense(784, 128, "sigmoid"), nn.Dense(128, 64, "sigmoid"),
+                      nn.Dense(64, 10, "softmax")], loss="cross_entropy", seed=0, dtype="float32")
+    # 1,000 rows at batch 256: three whole batches (2 shards of 128) and one of 232 (128 + 104)
+    net.fit(x[:1000], y[:1000], epochs=2, batch_size=256, optimizer=nn.Adam(lr=1e-3), progress=False,
+            threads=threads)
+    return net.params.copy(), net.predict(x[:300])
+
+
+def convnet_weights(digits, threads):
+    x, y = digits
+    net = models.convnet(seed=0, dtype="float32")
+    # 300 digits at batch 100: shards of 16 samples, the last one of 4
+    net.fit(x[:300], y[:300], epochs=2, batch_size=100, optimizer=nn.Adam(lr=1e-3), progress=False,
+            threads=threads)
+    return net.params.copy(), net.predict(x[:300])
+
+
+@pytest.mark.parametrize("train", [dense_weights, convnet_weights], ids=["dense-256", "convnet"])
+def test_same_bits_any_thread_count(digits, train):
+    params, outputs = {}, {}
+    for n in COUNTS:
+        params[n], outputs[n] = train(digits, n)
+    assert np.isfinite(params[1]).all()
+    for n in COUNTS[1:]:
+        assert params[n].tobytes() == params[1].tobytes(), \
+            f"{n} threads: largest difference {np.abs(params[n] - params[1]).max():.3g}"
+        assert outputs[n].tobytes() == outputs[1].tobytes()
+
+
+def test_shards_run_on_several_threads():
+    seen = set()
+    barrier = threading.Barrier(2, timeout=10)  # two shards must run at once to pass it
+
+    def work(s):
+        seen.add(threading.get_ident())
+        if s < 2:
+            barrier.wait()
+
+    with _parallel.using(2):
+        _parallel.run(work, 4)
+    assert len(seen) == 2
+
+
+def test_errors_in_a_shard_reach_the_caller():
+    def work(s):
+        if s == 3:
+            raise RuntimeError("shard 3")
+
+    with _parallel.using(2), pytest.raises(RuntimeError, match="shard 3"):
+        _parallel.run(work, 6)
+
+
+def test_shards_do_not_depend_on_threads():
+    assert _parallel.shards(100, 16) == [slice(i, min(i + 16, 100)) for i in range(0, 100, 16)]
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_thread_counts_are_checked(digits, bad):
+    with pytest.raises(ValueError, match="threads must be"):
+        _parallel.set_threads(bad)
+    net = nn.Network([nn.Dense(784, 10, "softmax")], loss="cross_entropy", seed=0)
+    with pytest.raises(ValueError, match="threads must be"):
+        net.fit(digits[0][:10], digits[1][:10], epochs=1, progress=False, threads=bad)
+
+
+def test_set_threads_is_the_default_and_fit_overrides_it():
+    previous = _parallel.set_threads(3)
+    try:
+        assert _parallel.threads() == 3
+        with _parallel.using(1):
+            assert _parallel.threads() == 1
+        assert _parallel.threads() == 3
+    finally:
+        _parallel.set_threads(previous)
+    assert _parallel.threads() == (previous or _parallel.cores())
+
+
+def test_shards_keep_the_callers_floating_point_error_handling():
+    big = np.full(4, 1e38, np.float32)
+
+    def work(s):
+        np.multiply(big, big)  # overflows, on whichever thread runs it
+
+    with _parallel.using(2), np.errstate(over="raise"), pytest.raises(FloatingPointError):
+        _parallel.run(work, 8)
+    with _parallel.using(2), np.errstate(over="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _parallel.run(work, 8)
+
+
+@pytest.mark.parametrize("batch_size", [16, 200])
+def test_blas_runs_on_one_thread_while_training_and_as_before_after(batch_size):
+    """numpynn's threads spread the shards; BLAS stays on one thread during fit, whatever the
+    batch, and is as it was before afterwards."""
+    from threadpoolctl import threadpool_info
+
+    def blas() -> list[int]:
+        return [d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"]
+
+    before = blas()
+    x = np.random.default_rng(0).random((400, 6))
+    net = nn.Network([nn.Dense(6, 4, "sigmoid"), nn.Dense(4, 2, "softmax")], seed=0)
+    seen: list[list[int]] = []
+    for _ in range(2):
+        net.fit(x, np.arange(400) % 2, epochs=1, batch_size=batch_size, progress=False,
+                callback=lambda epoch, logs: seen.append(blas()))
+        assert blas() == before
+    assert seen == [[1] * len(before)] * 2
