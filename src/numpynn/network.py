@@ -435,11 +435,16 @@ class Network:
         _shortcut("to_onnx")(self, path)
 
     def summary(self) -> str:
-        """A table of layers: type, output shape, activation and parameter count."""
+        """A table of layers: type, output shape, activation and parameter count; a block's
+        layers follow it, indented, numbered by their path inside it (``3.layers.0``)."""
         from ._tables import table
 
-        rows = [[i, layer.name, "x".join(map(str, layer.output_shape)), _activation_name(layer),
-                 f"{layer.n_params:,}"] for i, layer in enumerate(self.layers)]
+        rows = []
+        for path, layer in self.walk():
+            where = path.removeprefix("layers.")
+            depth = where.count(".layers.") + where.count(".shortcut")
+            rows.append([where, "  " * depth + layer.name, "x".join(map(str, layer.output_shape)),
+                         _activation_name(layer), f"{layer.n_params:,}"])
         return table(["layer", "type", "output", "activation", "params"], rows, right=(0, 4),
                      title=f"input {'x'.join(map(str, self.input_shape))}",
                      footer=f"{self.n_params:,} parameters ({self.dtype}), loss {self.loss.name}")

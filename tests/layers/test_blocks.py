@@ -278,3 +278,20 @@ def test_export_writes_the_resnet_with_batch_norm_inside_blocks(tmp_path):
     ours = net.predict(x)
     assert ours.max() - ours.min() > 0.01  # outputs that differ, so the comparison means something
     np.testing.assert_allclose(session.run(None, {"input": x})[0], ours, atol=1e-5)
+
+
+def test_summary_and_describe_show_a_block_s_layers_under_it(tmp_path):
+    from numpynn.serialization import describe
+
+    net = nn.models.resnet()
+    lines = net.summary().splitlines()
+    assert any(line.split()[:2] == ["4.layers.0", "Conv2D"] for line in lines)
+    assert any(line.split()[:2] == ["5.shortcut", "Conv2D"] for line in lines)
+    assert lines[-1].startswith(f"{net.n_params:,} parameters")
+    net.save(str(tmp_path / "r.safetensors"))
+    info = describe(tmp_path / "r.safetensors")
+    assert [row["index"] for row in info["layers"]] == list(range(len(net.layers)))
+    assert [row["index"] for row in info["tree"]] == [p.removeprefix("layers.") for p, _ in net.walk()] or \
+        [str(row["index"]) for row in info["tree"]] == [p.removeprefix("layers.") for p, _ in net.walk()]
+    assert info["n_params"] == net.n_params
+    assert info["format_version"] == "3"

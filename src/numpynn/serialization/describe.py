@@ -7,6 +7,8 @@ import os
 from typing import Any
 
 from ..activations import Activation, Identity
+from ..layers import walk
+from .architecture import encode
 from .format import PathLike
 from .header import Parsed, open_model_file, parse, read_header
 
@@ -36,8 +38,9 @@ def describe(path: PathLike) -> dict[str, Any]:
     "format_version", "numpynn_version", "dtype", "loss", "seed",
     "input_shape", "sizes" (values per sample after each layer, inputs
     first), "architecture" (the stored architecture JSON, in version 2's
-    form), "layers" (per layer: index, type, config, output_shape, params,
-    and activation, n_in, n_out, init, alpha, custom where they apply),
+    form), "layers" (per top-level layer: index, type, config, output_shape, params,
+    and activation, n_in, n_out, init, alpha, custom where they apply), "tree" (the
+    same rows with each block's layers after it, indexed by path: ``"3.layers.0"``),
     "n_params", "training", "checkpoint" (epoch, optimizer config, step,
     extra; or None)}``.
     """
@@ -45,7 +48,8 @@ def describe(path: PathLike) -> dict[str, Any]:
         header_len, header = read_header(f, path, size)
         parsed = parse(path, header, size - 8 - header_len, custom_activations=_PLACEHOLDER)
     arch = parsed.arch
-    layers = _layer_rows(parsed)
+    tree = _layer_rows(parsed)
+    layers = [row for row in tree if isinstance(row["index"], int)]
     ckpt = None
     if parsed.checkpoint is not None:
         c = parsed.checkpoint
@@ -67,6 +71,7 @@ def describe(path: PathLike) -> dict[str, Any]:
                                                      for layer in parsed.layers],
         "architecture": arch,
         "layers": layers,
+        "tree": tree,
         "n_params": sum(row["params"] for row in layers),
         "training": parsed.training,
         "checkpoint": ckpt,
@@ -75,12 +80,16 @@ def describe(path: PathLike) -> dict[str, Any]:
 
 def _layer_rows(parsed: Parsed) -> list[dict[str, Any]]:
     """One row per layer: index, type, config, output shape, parameter count, and the
-    activation, its arguments, n_in, n_out and init where the layer has them."""
+    activation, its arguments, n_in, n_out and init where the layer has them. A block's
+    layers follow its row, their index their path inside it (``"3.layers.0"``)."""
     rows = []
-    for i, layer in enumerate(parsed.layers):
-        spec = parsed.arch["layers"][i]
-        row: dict[str, Any] = {"index": i, "type": spec["type"], "config": spec["config"],
-                               "output_shape": list(layer.output_shape), "params": layer.n_params}
+    for path, layer in walk(parsed.layers):
+        index = path.removeprefix("layers.")
+        spec = (parsed.arch["layers"][int(index)] if index.isdigit()
+                else {"type": layer.name, "config": encode(layer.config())})
+        row: dict[str, Any] = {"index": int(index) if index.isdigit() else index, "type": spec["type"],
+                               "config": spec["config"], "output_shape": list(layer.output_shape),
+                               "params": layer.n_params}
         act = getattr(layer, "activation", None)
         if isinstance(act, Activation):
             row["activation"] = act.name
