@@ -27,6 +27,7 @@ from numpynn import cli, datasets, images, serialization, web  # noqa: E402
 from numpynn.models import mlp  # noqa: E402
 from numpynn.recipes import Recipe, train_classifier  # noqa: E402
 from numpynn.web import api as web_api  # noqa: E402
+from numpynn.web import backprop as web_backprop  # noqa: E402
 from numpynn.web import http as web_http  # noqa: E402
 
 SAMPLE = datasets.load("mnist-sample")
@@ -1110,8 +1111,8 @@ def test_explain_numbers_equal_network_gradients(served, label):
     for entry in r["layers"]:
         assert entry["view"] in ("units", "maps", "none")
         if entry["view"] == "maps":
-            assert len(entry["values"]) == len(entry["grad"]) == len(entry["channels"]) <= web_api.EXPLAIN_MAPS
-            assert max(len(entry["grad"][0]), len(entry["grad"][0][0])) <= web_api.EXPLAIN_SIDE
+            assert len(entry["values"]) == len(entry["grad"]) == len(entry["channels"]) <= web_backprop.EXPLAIN_MAPS
+            assert max(len(entry["grad"][0]), len(entry["grad"][0][0])) <= web_backprop.EXPLAIN_SIDE
     assert len(r["input_grad"]) == 784 and r["first_layer"]["kind"] in ("units", "filters")
 
 

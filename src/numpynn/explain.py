@@ -359,13 +359,36 @@ def explain(net: Network, image_x: Any, label: int | None = None, lr: float | No
     target = work.targets(np.array([label]), 1)
     head = work.layers[-1]
     loss = work.loss_of(head.z, head.a, target)  # type: ignore[attr-defined]
-
-    # backward, layer by layer, recording ∂C/∂y_l arriving at each layer's output
-    work.grads[...] = 0
-    arriving: list[Array] = [np.empty(0)] * len(work.layers)
-    deltas: list[Array | None] = [None] * len(work.layers)
-    needed = [layer.needs_input_grad for layer in work.layers]
     fused = work.loss.fuses_with(head.activation)  # type: ignore[attr-defined]
+
+    arriving, deltas, input_grad = _backward(work, outputs[-1], target, fused)
+    traces, everything = [], []
+    for i, layer in enumerate(work.layers):
+        entries = _param_grads(layer, i)
+        everything += [(i, entry) for entry in entries]
+        key = ("head" if fused else "head_unfused") if i == len(work.layers) - 1 else layer.name
+        passes = _passes(inputs[i], outputs[i])
+        traces.append(_trace(i, layer, entries, outputs[i], arriving[i], deltas[i], passes, key))
+    chosen, after_step, rule, rates = _step(work, x, label, probs, rate)
+    return Explanation(
+        prediction=prediction, label=label, loss=float(loss), loss_name=work.loss.name,
+        probabilities=probs, after_step=after_step, lr=chosen, lr_rule=rule, rates=rates,
+        input=x[0].astype(np.float64), input_grad=input_grad, layers=traces,
+        first_weights=_first_weights(work), top=_top_all(everything),
+    )
+
+
+def _backward(work: Network, output: Array, target: Array,
+              fused: bool) -> tuple[list[Array], list[Array | None], Array]:
+    """The backward pass, layer by layer, after the forward pass: the gradient arriving at each
+    top-level layer's output, each δ = ∂C/∂z, and ∂C/∂x; ∇θ is left in ``work.grads``. Every
+    layer computes ∂C/∂x meanwhile (``needs_input_grad``, restored after)."""
+    n = len(work.layers)
+    head = work.layers[-1]
+    work.grads[...] = 0
+    arriving: list[Array] = [np.empty(0)] * n
+    deltas: list[Array | None] = [None] * n
+    needed = [layer.needs_input_grad for layer in work.layers]
     try:
         for layer in work.layers:
             layer.needs_input_grad = True
@@ -375,42 +398,40 @@ def explain(net: Network, image_x: Any, label: int | None = None, lr: float | No
             deltas[-1] = np.array(delta)
             grad = head.backward_delta(delta)  # type: ignore[attr-defined]
         else:  # ∂C/∂a_L from the loss; the layer applies its own σ'
-            g = work.loss.grad_a(outputs[-1], target)
+            g = work.loss.grad_a(output, target)
             arriving[-1] = np.array(g)
             deltas[-1] = _delta_z(head, g)
             grad = head.backward(g)
-        for i in range(len(work.layers) - 2, -1, -1):
+        for i in range(n - 2, -1, -1):
             layer = work.layers[i]
             arriving[i] = np.array(grad)
             deltas[i] = _delta_z(layer, np.array(grad))
             grad = layer.backward(grad)  # ∂C/∂y_{l−1} = layer_l's chain rule applied to ∂C/∂y_l
-        input_grad = np.array(grad, dtype=np.float64)[0]
+        return arriving, deltas, np.array(grad, dtype=np.float64)[0]
     finally:
         for layer, flag in zip(work.layers, needed, strict=True):
             layer.needs_input_grad = flag
 
-    traces = []
-    everything: list[tuple[int, tuple[str, str, Array, Array]]] = []
-    for i, layer in enumerate(work.layers):
-        entries = _param_grads(layer, i)
-        everything += [(i, entry) for entry in entries]
-        sq = sum(float(np.sum(np.square(g, dtype=np.float64))) for _, _, g, _ in entries)
-        act = getattr(getattr(layer, "activation", None), "name", None)
-        key = ("head" if fused else "head_unfused") if i == len(work.layers) - 1 else layer.name
-        traces.append(LayerTrace(
-            index=i, type=layer.name, activation=act, output_shape=tuple(layer.output_shape),
-            n_params=layer.n_params,
-            output=outputs[i][0].astype(np.float64), output_grad=np.asarray(arriving[i][0], np.float64),
-            delta_z=None if deltas[i] is None else np.asarray(deltas[i][0], np.float64),
-            output_grad_norm=float(np.linalg.norm(np.asarray(arriving[i], np.float64).ravel())),
-            param_grad_norm=math.sqrt(sq),
-            top=_top(entries, i, TOP_K),
-            passes=_passes(inputs[i], outputs[i]),
-            equation=_EQUATIONS.get(key, "its own backward: ∂C/∂x = (∂y/∂x)ᵀ ∂C/∂y (math.md §10)"),
-        ))
-    everything_top = _top_all(everything)
 
-    # one plain step on a copy: θ ← θ − R∇θ
+def _trace(i: int, layer: Layer, entries: list[tuple[str, str, Array, Array]], output: Array, arriving: Array,
+           delta: Array | None, passes: bool, key: str) -> LayerTrace:
+    """One layer's :class:`LayerTrace` from its batch-of-one arrays and its ∇θ entries."""
+    sq = sum(float(np.sum(np.square(g, dtype=np.float64))) for _, _, g, _ in entries)
+    return LayerTrace(
+        index=i, type=layer.name, activation=getattr(getattr(layer, "activation", None), "name", None),
+        output_shape=tuple(layer.output_shape), n_params=layer.n_params,
+        output=output[0].astype(np.float64), output_grad=np.asarray(arriving[0], np.float64),
+        delta_z=None if delta is None else np.asarray(delta[0], np.float64),
+        output_grad_norm=float(np.linalg.norm(np.asarray(arriving, np.float64).ravel())),
+        param_grad_norm=math.sqrt(sq), top=_top(entries, i, TOP_K), passes=passes,
+        equation=_EQUATIONS.get(key, "its own backward: ∂C/∂x = (∂y/∂x)ᵀ ∂C/∂y (math.md §10)"),
+    )
+
+
+def _step(work: Network, x: Array, label: int, probs: Array,
+          rate: float | None) -> tuple[float, Array, str, list[tuple[float, float]]]:
+    """One plain step θ ← θ − R∇θ on a copy of ``work`` (whose grads hold ∇θ): (R, the
+    probabilities after it, why that R, [(R, p_K after)] for each rate tried)."""
     grads = work.grads.copy()
     stepped = work.copy()
     theta = work.params
@@ -419,30 +440,20 @@ def explain(net: Network, image_x: Any, label: int | None = None, lr: float | No
         np.subtract(theta, work.dtype.type(r) * grads, out=stepped.params)
         return _probabilities(stepped, x)
 
-    rates: list[tuple[float, float]] = []
     if rate is not None:
-        chosen, after_step = rate, after(rate)
-        rule = f"R = {rate:g}, as given"
+        return rate, after(rate), f"R = {rate:g}, as given", []
+    results = [(r, after(r)) for r in RATES]
+    moved = [abs(float(p[label]) - float(probs[label])) for _, p in results]
+    tried = ", ".join(f"{r:g}" for r in RATES)
+    first = next((k for k, m in enumerate(moved) if m >= TARGET_CHANGE), None)
+    if first is not None:
+        rule = (f"R = {RATES[first]:g}: the smallest of {tried} that moves p({label}) by at least "
+                f"{TARGET_CHANGE:g}")
     else:
-        results = [(r, after(r)) for r in RATES]
-        rates = [(r, float(p[label])) for r, p in results]
-        moved = [abs(float(p[label]) - float(probs[label])) for _, p in results]
-        first = next((k for k, m in enumerate(moved) if m >= TARGET_CHANGE), None)
-        if first is not None:
-            rule = (f"R = {RATES[first]:g}: the smallest of {', '.join(f'{r:g}' for r in RATES)} that moves "
-                    f"p({label}) by at least {TARGET_CHANGE:g}")
-        else:
-            first = int(np.argmax(moved))
-            rule = (f"R = {RATES[first]:g}: none of {', '.join(f'{r:g}' for r in RATES)} moves p({label}) by "
-                    f"{TARGET_CHANGE:g}; this one moves it most")
-        chosen, after_step = results[first]
-
-    return Explanation(
-        prediction=prediction, label=label, loss=float(loss), loss_name=work.loss.name,
-        probabilities=probs, after_step=after_step, lr=float(chosen), lr_rule=rule, rates=rates,
-        input=x[0].astype(np.float64), input_grad=input_grad, layers=traces,
-        first_weights=_first_weights(work), top=everything_top,
-    )
+        first = int(np.argmax(moved))
+        rule = (f"R = {RATES[first]:g}: none of {tried} moves p({label}) by {TARGET_CHANGE:g}; this one "
+                "moves it most")
+    return RATES[first], results[first][1], rule, [(r, float(p[label])) for r, p in results]
 
 
 def _top_all(entries: list[tuple[int, tuple[str, str, Array, Array]]]) -> list[Change]:

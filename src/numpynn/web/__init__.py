@@ -20,6 +20,8 @@ listed after it:
   cached default model;
 - :mod:`numpynn.web.api`: the JSON API (documented there): what a network makes
   of one drawing, its hidden layers of any kind, the saliency, the model in use;
+- :mod:`numpynn.web.backprop`: /api/explain's answer, backprop for one drawing
+  (:func:`numpynn.explain.explain`) with small pictures of each layer for the page;
 - ``numpynn.web._json`` (JSON-safe numbers, :class:`ApiError`) and
   ``numpynn.web._log`` (one line per event in the server's log).
 """
