@@ -33,7 +33,7 @@ stable summary (what ``numpynn explain --json`` prints).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -176,7 +176,6 @@ class Explanation:
     first_weights: WeightPictures | None
     top: list[Change]
     step_equation: str = _STEP_EQUATION
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         """The summary, JSON-ready: ``{"prediction", "label", "loss", "probabilities",
