@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .common import (
     EXIT_INTERRUPTED,
@@ -125,8 +124,7 @@ RECIPE_OPTIONS = ("optimizer", "lr", "momentum", "schedule", "warmup", "clip_nor
                   "shift", "batch_size", "epochs", "validation_split", "patience")
 
 
-@dataclass
-class _Run:
+class _Run(NamedTuple):
     """What a training run needs: the network, its optimiser and recipe, where it starts, and what
     the checkpoint file records besides the weights (``state``)."""
 
@@ -137,7 +135,7 @@ class _Run:
     data: Any
     state: dict[str, Any]
     checkpoint: str | None
-    kept: list[int] = field(default_factory=list)  # the epoch the checkpoint file holds
+    kept: list[int]  # [the epoch the checkpoint file holds]
 
 
 def run(args: argparse.Namespace) -> int:
