@@ -29,7 +29,7 @@ _NAMES = {
 _MODULES = {
     "activations", "losses", "initializers", "layers", "network", "optimizers", "gradcheck", "augment",
     "errors", "datasets", "serialization", "images", "plots", "training", "recipes", "models", "xor",
-    "export", "sweep", "metrics",
+    "export", "sweep", "metrics", "explain", "schedules", "selection",
 }
 #: (module, registry) of the kinds whose classes ``nn.<Name>`` finds by class name.
 _REGISTRIES = (("layers", "LAYERS"), ("optimizers", "OPTIMIZERS"), ("activations", "ACTIVATIONS"),
