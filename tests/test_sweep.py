@@ -204,6 +204,8 @@ def test_the_sweep_command_prints_the_table_best_first(tmp_path, capsys):
     assert [row[0] for row in table] == ["1", "2"]
     assert float(table[0][2].rstrip("%")) >= float(table[1][2].rstrip("%"))
     assert nn.load(str(tmp_path / "best.safetensors")).metadata["dataset"] == "data"
+    figure = tmp_path / "o" / sweeps.FIGURE
+    assert f"figure: {figure}" in out and figure.stat().st_size > 10_000  # the command draws the table
 
 
 def _nothing_listens() -> str:

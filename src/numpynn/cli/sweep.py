@@ -79,12 +79,12 @@ def _run_sweep(args: argparse.Namespace, grid: dict[str, list[Any]], client: Any
     trials, swept = sweeps.plan(data, grid, **settings)  # layers that do not fit the data: exit 2 too
     check_targets(args.save, folder=args.out)
     engine = (f"Dask scheduler {args.scheduler}" if args.scheduler
-              else "joblib, in this process" if (args.jobs or sweeps._cores()) == 1
-              else f"joblib, {args.jobs or sweeps._cores()} processes")
+              else "joblib, in this process" if (args.jobs or sweeps.cores()) == 1
+              else f"joblib, {args.jobs or sweeps.cores()} processes")
     say(f"data: {data.describe()}", args.json)
     what = ", ".join(swept) or "one setting"
     say(f"sweep: {len(trials)} trial{'s' if len(trials) != 1 else ''} ({what}), each scored on the "
-        f"{sweeps._validation_note(data, args.validation_split, args.seed)}; {engine}", args.json)
+        f"{sweeps.validation_note(data, args.validation_split, args.seed)}; {engine}", args.json)
 
     def report(row: dict[str, Any], done: int, total: int) -> None:
         score = f"val {pct(row['val_accuracy']).strip()}" if row["error"] is None else "diverged"
@@ -92,6 +92,10 @@ def _run_sweep(args: argparse.Namespace, grid: dict[str, list[Any]], client: Any
 
     result = sweeps.sweep(data, grid, **settings, jobs=args.jobs, scheduler=client,
                           out=args.out, on_trial=report)
+    from .. import plots
+
+    if plots.available():
+        plots.write_sweep_figure(result)  # out/sweep.png; sets result.figure
     if args.save and result.model is not None:
         result.model.save(args.save)
     if args.json:

@@ -44,10 +44,6 @@ from .planning import MAX_TRIALS, check, check_grid, grid_size, parse_grid, plan
 from .running import BEST, FIGURE, HOLD, RESULTS, SweepResult, sweep, validation_note
 from .trial import build_network, rank, run_trial, trial_recipe
 
-# the names the CLI used before they were public
-_cores = cores
-_validation_note = validation_note
-
 __all__ = [
     "BEST",
     "CONNECT_TIMEOUT",
