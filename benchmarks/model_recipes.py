@@ -31,8 +31,9 @@ def trial(model: str, lr: float, seed: int, epochs: int | None, threads: int) ->
     from threadpoolctl import threadpool_limits
 
     import numpynn as nn
-    from numpynn import recipes
+    from numpynn import _parallel, recipes
 
+    _parallel.set_threads(threads)  # numpynn's own threads per trial: trials × threads ≤ cores
     with threadpool_limits(threads):
         data = nn.datasets.load("mnist-sample")
         recipe = recipes.default_recipe(data.n_train, model).with_options(lr=lr, epochs=epochs)
@@ -78,8 +79,11 @@ def main() -> None:
     wall = time.perf_counter() - started
     print(f"{len(rows)} trials in {wall:.0f} s on {os.cpu_count()} cores")
     if args.out:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).parent).stdout.strip()
+        try:
+            commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                    cwd=Path(__file__).parent).stdout.strip() or os.environ.get("COMMIT", "")
+        except OSError:  # no git here: the caller may say which commit this is
+            commit = os.environ.get("COMMIT", "")
         record = {"command": " ".join(["python", "benchmarks/model_recipes.py", *sys.argv[1:]]),
                   "commit": commit, "date": time.strftime("%Y-%m-%d"),
                   "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
