@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from .canvas import MISSING, TEST_COLOR, TRAIN_COLOR, available, save_figure
 from .curves import learning_curves
+from .explain import explain_figure, write_explain_figure
 from .sweep import sweep_results, write_sweep_figure
 from .views import confusion_matrix, conv_filters, feature_maps, first_layer_weights, misclassified
 from .writing import (
@@ -57,12 +58,14 @@ __all__ = [
     "available",
     "confusion_matrix",
     "conv_filters",
+    "explain_figure",
     "feature_maps",
     "first_layer_weights",
     "learning_curves",
     "misclassified",
     "save_figure",
     "sweep_results",
+    "write_explain_figure",
     "write_model_plots",
     "write_sweep_figure",
     "write_training_plots",
