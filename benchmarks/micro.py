@@ -6,7 +6,8 @@ name does not match ``test_*.py``, so only naming it runs it):
     pytest benchmarks/micro.py --benchmark-only
     pytest benchmarks/micro.py --benchmark-only --benchmark-group-by=func -k "adam or backward"
 
-Everything runs with one BLAS thread, as ``Network.fit`` does for batches up to 128.
+Everything runs with one BLAS thread, as ``Network.fit`` does (numpynn's own threads run the
+shards of a batch; at batch 64 a dense layer is one shard, so these are one thread's work).
 Benchmarks marked ``[numpy]`` / ``[c]`` run with that kernel backend
 (``numpynn._kernels.use``). ``test_train_step`` is one whole step of ``fit``;
 ``test_gemm_floor`` is its 8 matrix products alone, for comparison.

@@ -117,42 +117,49 @@ def shards(total: int, size: int) -> list[slice]:
 
 def run(work: Callable[[int], Any], n: int) -> None:
     """``work(s)`` for every shard s in 0..n-1, on up to ``threads()`` threads (the calling
-    one among them); returns when all are done, raising the first error. Each ``work(s)``
-    must write only what belongs to shard s. One shard, one thread, or a call from inside a
-    shard runs them in order on the calling thread."""
+    one among them); returns when all are done, raising the error of the first shard that
+    failed. Each ``work(s)`` must write only what belongs to shard s. One shard, one thread,
+    or a call from inside a shard runs them in order on the calling thread."""
     workers = min(threads(), n)
     if workers <= 1 or getattr(_local, "worker", False):
         for s in range(n):
             work(s)
         return
     counter = itertools.count()  # next() on it is atomic: each shard is taken once
-    errors = np.geterr()  # NumPy's floating-point error handling is per thread: the caller's holds
+    errors_seen: list[tuple[int, BaseException]] = []
+    done = [0]
+    lock = threading.Lock()
+    finished = threading.Event()
+    fp_errors = np.geterr()  # NumPy's floating-point error handling is per thread: the caller's holds
 
     def loop() -> None:
+        # a pool thread that starts late finds no shard left and leaves at once: the caller
+        # waits for the shards being worked on, never for a thread to be scheduled
         _local.worker = True
         try:
-            with np.errstate(**errors):
+            with np.errstate(**fp_errors):
                 for s in iter(counter.__next__, None):
                     if s >= n:
                         return
-                    work(s)
+                    try:
+                        work(s)
+                    except BaseException as e:  # noqa: BLE001 - raised by the caller
+                        errors_seen.append((s, e))
+                    with lock:
+                        done[0] += 1
+                        if done[0] == n:
+                            finished.set()
         finally:
             _local.worker = False
 
     with _blas_single():
-        futures = [_executor(workers - 1).submit(loop) for _ in range(workers - 1)]
-        error: BaseException | None = None
-        try:
-            loop()
-        except BaseException as e:  # noqa: BLE001 - let the others finish, then raise it
-            error = e
-        for future in futures:
-            try:
-                future.result()
-            except BaseException as e:  # noqa: BLE001
-                error = error or e
-    if error is not None:
-        raise error
+        pool = _executor(workers - 1)
+        for _ in range(workers - 1):
+            pool.submit(loop)
+        loop()
+        finished.wait()
+    if errors_seen:
+        raise min(errors_seen, key=lambda e: e[0])[1]
 
 
 def _executor(size: int) -> ThreadPoolExecutor:

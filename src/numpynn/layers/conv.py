@@ -32,6 +32,11 @@ copy with the channels contiguous, and ``col @ Wm`` comes out in the right
 order with no transpose. What it returns is a (B, O, Ho, Wo) *view* of that
 memory; the pooling layers and the next convolution read it through the
 inverse view at no cost. Values and shapes are PyTorch's in every case.
+
+Threads. Both passes run on shards of 16 samples (numpynn._parallel.IMAGE_SHARD) on
+numpynn's threads: a shard gathers its own rows of [col 1] and computes its rows of z, a
+and ∂C/∂x, and its partial [∇Wm; ∇b]_s = [col_s 1]ᵀ δ_s; the partials are added in shard
+order, so the bits do not depend on the thread count.
 """
 
 from __future__ import annotations

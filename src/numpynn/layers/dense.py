@@ -100,21 +100,23 @@ class Dense(WeightsAndBiases, Layer):
         The returned array is a reusable buffer: it is overwritten by the next
         forward pass of this layer.
         """
-        W, b = self.params["W"], self.params["b"]
         B = x.shape[0]
-        z = self.buffer("z", (B, self.n_out), W.dtype)
-        a = self.buffer("a", (B, self.n_out), W.dtype)
-        parts = _parallel.shards(B, _parallel.DENSE_SHARD)
-
-        def shard(s: int) -> None:
-            r = parts[s]
-            np.matmul(x[r], W, out=z[r])  # z = a_prev W + b
-            z[r] += b
-            self.activation.forward(z[r], out=a[r])  # a = σ(z)
-
-        _parallel.run(shard, len(parts))
+        dtype = self.params["W"].dtype
+        z = self.buffer("z", (B, self.n_out), dtype)
+        a = self.buffer("a", (B, self.n_out), dtype)
         self.x, self.z, self.a = x, z, a
+        if B <= _parallel.DENSE_SHARD:  # one shard: the whole batch, here
+            self._forward_rows(slice(None))
+        else:
+            parts = _parallel.shards(B, _parallel.DENSE_SHARD)
+            _parallel.run(lambda s: self._forward_rows(parts[s]), len(parts))
         return a
+
+    def _forward_rows(self, r: slice) -> None:
+        z, a = self.z[r], self.a[r]
+        np.matmul(self.x[r], self.params["W"], out=z)  # z = a_prev W + b
+        z += self.params["b"]
+        self.activation.forward(z, out=a)  # a = σ(z)
 
     def backward(self, grad_y: Array) -> Array | None:
         """Given ∂C/∂a (B, n_out): δ = ∂C/∂a ⊙ σ'(z), then the rest of :meth:`backward_delta`."""
@@ -132,24 +134,25 @@ class Dense(WeightsAndBiases, Layer):
         """Shard by shard: δ_s = ``delta_of(rows)``, its ∇W_s, ∇b_s and its rows of ∂C/∂a_prev;
         then ∇W = Σ_s ∇W_s and ∇b = Σ_s ∇b_s in shard order."""
         W = self.params["W"]
+        g = self.buffer("grad_x", (B, self.n_in), W.dtype) if self.needs_input_grad else None
+        if B <= _parallel.DENSE_SHARD:  # one shard: the whole batch, here, straight into ∇θ
+            self._backward_rows(slice(None), delta_of, self.grads["W"], self.grads["b"], g)
+            return g
         parts = _parallel.shards(B, _parallel.DENSE_SHARD)
         # shard 0 writes ∇θ itself; the others their own partial sums
-        grad_W = [self.grads["W"]] + list(self.buffer("grad_W", (len(parts) - 1, *W.shape), W.dtype))
-        grad_b = [self.grads["b"]] + list(self.buffer("grad_b", (len(parts) - 1, self.n_out), W.dtype))
-        g = self.buffer("grad_x", (B, self.n_in), W.dtype) if self.needs_input_grad else None
-
-        def shard(s: int) -> None:
-            r = parts[s]
-            d = delta_of(r)
-            np.matmul(self.x[r].T, d, out=grad_W[s])  # ∇W_l = a_{l−1}ᵀ δ_l (this shard's rows)
-            np.add.reduce(d, axis=0, out=grad_b[s])  # ∇b_l = Σ_rows δ_l (this shard's rows)
-            if g is not None:
-                np.matmul(d, W.T, out=g[r])  # ∂C/∂a_{l−1} = δ_l W_lᵀ
-
-        _parallel.run(shard, len(parts))
+        grad_W = [self.grads["W"], *self.buffer("grad_W", (len(parts) - 1, *W.shape), W.dtype)]
+        grad_b = [self.grads["b"], *self.buffer("grad_b", (len(parts) - 1, self.n_out), W.dtype)]
+        _parallel.run(lambda s: self._backward_rows(parts[s], delta_of, grad_W[s], grad_b[s], g), len(parts))
         _parallel.reduce_in_order(grad_W, grad_W[0])  # Σ over shards, in shard order
         _parallel.reduce_in_order(grad_b, grad_b[0])
         return g
+
+    def _backward_rows(self, r: slice, delta_of: Any, grad_W: Array, grad_b: Array, g: Array | None) -> None:
+        d = delta_of(r)
+        np.matmul(self.x[r].T, d, out=grad_W)  # ∇W_l = a_{l−1}ᵀ δ_l (these rows)
+        np.add.reduce(d, axis=0, out=grad_b)  # ∇b_l = Σ_rows δ_l (these rows)
+        if g is not None:
+            np.matmul(d, self.params["W"].T, out=g[r])  # ∂C/∂a_{l−1} = δ_l W_lᵀ
 
     def to_onnx(self, graph: Any, x: str) -> str:
         z = graph.node("Gemm", [x, graph.param("W"), graph.param("b")])  # z = x W + b, W (n_in, n_out)
