@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_interrupt import held_train
+from held_runs import held_train
 
 import numpynn as nn
 from numpynn import datasets, models, recipes
