@@ -277,3 +277,14 @@ def test_train_help_imports_no_plotting_web_or_sweep():
               "if m in sys.modules])")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.stdout.strip() == "0 []", done.stderr
+
+
+def test_threads_option_sets_numpynn_s_threads_and_refuses_nonsense(tmp_path, capsys, monkeypatch):
+    from numpynn import _parallel
+
+    monkeypatch.setattr(_parallel, "_setting", None)
+    assert main(["train", "--data", "mnist-sample", "--epochs", "1", "--no-progress", "--no-download",
+                 "--threads", "1", "--save", str(tmp_path / "m.safetensors")]) == 0
+    assert _parallel.threads() == 1
+    assert main(["train", "--threads", "0"]) == 2
+    assert "--threads" in capsys.readouterr().err.strip().splitlines()[-1]

@@ -42,6 +42,9 @@ def arguments(p: argparse.ArgumentParser) -> None:
     _model_options(p, MODELS)
     _recipe_options(p, MODELS)
     p.add_argument("--seed", type=int, default=0, help="initial weights and batch order (default 0)")
+    p.add_argument("--threads", type=positive_int, metavar="N",
+                   help="threads for numpynn's layers (default: every core; the result is the same bits "
+                        "whatever N)")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="float32 (default, fast) or float64")
     p.add_argument("--save", metavar="FILE", help="write the trained model (safetensors)")
@@ -143,6 +146,10 @@ def run(args: argparse.Namespace) -> int:
     from .. import recipes
     from ..training import TrainingInterrupted
 
+    if args.threads:
+        from .. import _parallel
+
+        _parallel.set_threads(args.threads)
     session = _prepare(args)
     say(f"network: {describe_network(session.net)}")
     say(recipe_line(session.recipe, session.optimizer))
