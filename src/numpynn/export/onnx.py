@@ -208,22 +208,21 @@ def _cannot(what: str, thing: Any, choices: str) -> ExportError:
 def layer_rule(layer: Layer) -> Rule | None:
     """How ``layer`` is exported: a rule given with :func:`register_rule`, else the layer's own
     :meth:`~numpynn.layers.Layer.to_onnx`; None when it has neither."""
-    rule = RULES.get(type(layer))
-    if rule is not None:
-        return rule
-    if type(layer).to_onnx is not Layer.to_onnx and layer.onnx_unsupported is None:
-        return type(layer).to_onnx
-    return None
+    return _rule(layer, RULES, Layer)
 
 
 def activation_rule(activation: Activation) -> ActivationRule | None:
     """How σ is exported: a rule given with :func:`register_activation_rule`, else its own
     :meth:`~numpynn.activations.Activation.to_onnx`; None when it has neither."""
-    rule = ACTIVATION_RULES.get(type(activation))
+    return _rule(activation, ACTIVATION_RULES, Activation)
+
+
+def _rule(thing: Any, given: dict[Any, Any], base: type) -> Any:
+    rule = given.get(type(thing))
     if rule is not None:
         return rule
-    if type(activation).to_onnx is not Activation.to_onnx and activation.onnx_unsupported is None:
-        return type(activation).to_onnx
+    if type(thing).to_onnx is not base.to_onnx and thing.onnx_unsupported is None:
+        return type(thing).to_onnx
     return None
 
 

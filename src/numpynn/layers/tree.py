@@ -44,26 +44,26 @@ def lay_out(layers: list[Layer], dtype: np.dtype, seed: int | None, params: Any 
     grads = np.zeros_like(theta)
     values = _flat(state, sum(layer.n_state for layer in layers), dtype, "state")
     rng = np.random.default_rng(seed)
-    offset = 0
-    for path, layer in walk(layers):
-        for spec in layer.specs:
-            end = offset + math.prod(spec.shape)
-            view = theta[offset:end].reshape(spec.shape)
-            if params is None:
-                view[...] = _initial(path, layer, spec, rng)
-            layer.params[spec.name] = view
-            layer.grads[spec.name] = grads[offset:end].reshape(spec.shape)
-            offset = end
-    offset = 0
-    for path, layer in walk(layers):
-        for spec in layer.state_specs:
-            end = offset + math.prod(spec.shape)
-            view = values[offset:end].reshape(spec.shape)
-            if state is None:
-                view[...] = _initial(path, layer, spec, rng)
-            layer.state[spec.name] = view
-            offset = end
+    _views(layers, "specs", "params", theta, params is None, rng, grads)
+    _views(layers, "state_specs", "state", values, state is None, rng)
     return theta, grads, values
+
+
+def _views(layers: list[Layer], specs: str, into: str, flat: Array, fill: bool, rng: np.random.Generator,
+           grads: Array | None = None) -> None:
+    """Make each layer's ``into`` arrays (and ``grads``) views into ``flat``, in tree order,
+    filling them from their specs' init when ``fill``."""
+    offset = 0
+    for path, layer in walk(layers):
+        for spec in getattr(layer, specs):
+            end = offset + math.prod(spec.shape)
+            view = flat[offset:end].reshape(spec.shape)
+            if fill:
+                view[...] = _initial(path, layer, spec, rng)
+            getattr(layer, into)[spec.name] = view
+            if grads is not None:
+                layer.grads[spec.name] = grads[offset:end].reshape(spec.shape)
+            offset = end
 
 
 def _flat(given: Any, n: int, dtype: np.dtype, name: str) -> Array:
