@@ -2,18 +2,26 @@
 
 Every contender trains the same network, 784-128-64-10 with sigmoid hidden
 layers and a softmax + cross-entropy output (or, with ``--model cnn``,
-numpynn's digit convnet, against PyTorch only), in float32, on the same
+numpynn's digit convnet, or with ``--model resnet`` its residual network with
+batch norm, against PyTorch and the floor only), in float32, on the same
 60,000 x 784 uint8 images, with the same optimiser (Adam, lr 1e-3, or SGD,
 lr 0.1, momentum 0.9). Epochs are interleaved: each round runs one epoch of
 every contender in turn, in an order shuffled afresh each round (with a fixed
 seed, so a run can be repeated), so a noisy machine slows them all alike and no
 contender always follows the same neighbour. Round 0 is a warm-up and is not timed.
 
+Each thread count of ``--threads`` (default ``all``: os.cpu_count()) is a set of
+rows: numpynn with ``fit(threads=N)``, PyTorch (tuned) with ``torch.set_num_threads(N)``,
+scikit-learn and the GEMM floor with BLAS on N threads; PyTorch (default) keeps
+torch's own count and is shown in every set. All sets of a batch size are
+interleaved in the same rounds.
+
     python benchmarks/compare.py                      # batch 32, 64, 128, 256; Adam
     python benchmarks/compare.py --optimizer both --markdown results.md
     python benchmarks/compare.py --quick              # smoke test, well under a minute
     python benchmarks/compare.py --skip torch,sklearn # as if they were not installed
     python benchmarks/compare.py --model cnn --batch-sizes 64   # the convnet
+    python benchmarks/compare.py --model resnet --batch-sizes 64 --threads 1,all --rows 12000
 
 After the dense tables come the cost of the ±1 px shifts on the default sample recipe's
 epoch (benchmarks/shifts.py) and inference speed (benchmarks/inference.py).
@@ -44,7 +52,8 @@ from numpynn import _kernels, datasets
 SIZES = (784, 128, 64, 10)
 SEED = 0
 N_ROWS = 60_000
-SKIPPABLE = ("torch", "sklearn", "c", "floor", "shifts", "inference")
+SKIPPABLE = ("torch", "sklearn", "c", "numpy", "floor", "shifts", "inference")
+MODELS = ("mlp", "cnn", "resnet")
 
 
 # --- optional libraries ------------------------------------------------------------------
@@ -77,15 +86,6 @@ def blas_info() -> list[dict[str, Any]]:
     except ImportError:
         return []
     return [d for d in threadpool_info() if d.get("user_api") == "blas"]
-
-
-def default_blas_threads() -> int:
-    """The BLAS thread count NumPy uses when nothing limits it."""
-    for info in blas_info():
-        if "numpy" in info.get("filepath", ""):
-            return int(info["num_threads"])
-    infos = blas_info()
-    return int(infos[0]["num_threads"]) if infos else (os.cpu_count() or 1)
 
 
 # --- data --------------------------------------------------------------------------------
@@ -141,6 +141,8 @@ def initial_net(model: str = "mlp") -> nn.Network:
     """The network every numpynn contender starts from (and PyTorch copies)."""
     if model == "cnn":
         return nn.models.convnet(seed=SEED)
+    if model == "resnet":
+        return nn.models.resnet(seed=SEED, dtype="float32")
     return nn.Network(
         [nn.Dense(784, 128, "sigmoid"), nn.Dense(128, 64, "sigmoid"), nn.Dense(64, 10, "softmax")],
         loss="cross_entropy",
@@ -194,6 +196,70 @@ class Numpynn(Contender):
         return self.net.evaluate(self.data.x_test, self.data.y_test)["accuracy"]
 
 
+def torch_twin(torch: Any, net: nn.Network) -> Any:
+    """The same network in PyTorch, layer for layer, starting from ``net``'s weights:
+    Conv2D -> Conv2d, BatchNorm2D -> BatchNorm2d (same momentum and eps), Dense -> Linear,
+    Residual -> σ(F(x) + S(x)), GlobalAvgPool2D -> AdaptiveAvgPool2d(1) + Flatten, each
+    followed by its activation; the output's softmax is left to ``F.cross_entropy``."""
+    from numpynn import layers as L
+
+    T = torch.nn
+    acts = {"relu": T.ReLU, "sigmoid": T.Sigmoid, "tanh": T.Tanh, "identity": T.Identity,
+            "leaky_relu": lambda: T.LeakyReLU(0.01)}
+
+    class Residual(T.Module):
+        def __init__(self, body: Any, shortcut: Any, act: Any) -> None:
+            super().__init__()
+            self.body, self.shortcut, self.act = body, shortcut, act
+
+        def forward(self, x: Any) -> Any:
+            return self.act(self.body(x) + (x if self.shortcut is None else self.shortcut(x)))
+
+    def act(layer: Any, last: bool) -> list[Any]:
+        name = layer.activation.name
+        if name == "softmax" and last:
+            return []  # F.cross_entropy takes the logits
+        return [] if name == "identity" else [acts[name]()]
+
+    def twin(layer: Any, last: bool) -> list[Any]:
+        with torch.no_grad():
+            if isinstance(layer, L.Reshape):
+                return [T.Unflatten(1, layer.shape)]
+            if isinstance(layer, L.Flatten):
+                return [T.Flatten()]
+            if isinstance(layer, L.Dropout):
+                return [T.Dropout(layer.p)]
+            if isinstance(layer, L.MaxPool2D):
+                return [T.MaxPool2d(layer.kernel_size, layer.stride)]
+            if isinstance(layer, L.GlobalAvgPool2D):
+                return [T.AdaptiveAvgPool2d(1), T.Flatten()]
+            if isinstance(layer, L.Residual):
+                body = T.Sequential(*[m for child in layer.layers for m in twin(child, False)])
+                short = None if layer.shortcut is None else T.Sequential(*twin(layer.shortcut, False))
+                return [Residual(body, short, T.Sequential(*act(layer, False)))]
+            W, b = (torch.from_numpy(np.ascontiguousarray(layer.params[k])) if k in layer.params else None
+                    for k in ("W", "b"))
+            if isinstance(layer, L.Conv2D):
+                m = T.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
+                             layer.padding)
+                m.weight.copy_(W)  # (O, C, kh, kw) in both
+                m.bias.copy_(b)
+            elif isinstance(layer, L.Dense):
+                m = T.Linear(layer.n_in, layer.n_out)
+                m.weight.copy_(W.T)  # Linear keeps (out, in)
+                m.bias.copy_(b)
+            elif isinstance(layer, L.BatchNorm2D):
+                m = T.BatchNorm2d(layer.num_channels, eps=layer.eps, momentum=layer.momentum)
+                m.weight.copy_(torch.from_numpy(layer.params["gamma"].copy()))
+                m.bias.copy_(torch.from_numpy(layer.params["beta"].copy()))
+            else:
+                raise TypeError(f"compare.py has no PyTorch twin of {type(layer).__name__}")
+            return [m, *act(layer, last)]
+
+    last = len(net.layers) - 1
+    return T.Sequential(*[m for i, layer in enumerate(net.layers) for m in twin(layer, i == last)])
+
+
 class Torch(Contender):
     """PyTorch CPU. ``tuned``: fused optimiser, batches gathered from a uint8 tensor and
     scaled per step, an explicit thread count; otherwise the textbook loop on a
@@ -207,25 +273,7 @@ class Torch(Contender):
         self.threads = threads
         self.name = "PyTorch (tuned)" if tuned else "PyTorch (default)"
         self.short = "torch tuned" if tuned else "torch default"
-        net = initial_net(model)  # same initial weights as numpynn
-        T = torch.nn
-        if model == "cnn":
-            self.model = T.Sequential(
-                T.Unflatten(1, (1, 28, 28)),
-                T.Conv2d(1, 16, 5), T.ReLU(), T.MaxPool2d(2),
-                T.Conv2d(16, 32, 5), T.ReLU(), T.MaxPool2d(2),
-                T.Flatten(), T.Linear(512, 128), T.ReLU(), T.Dropout(0.25), T.Linear(128, 10),
-            )
-        else:
-            self.model = T.Sequential(T.Linear(784, 128), T.Sigmoid(), T.Linear(128, 64), T.Sigmoid(),
-                                      T.Linear(64, 10))
-        ours = [layer for layer in net.layers if layer.n_params]
-        theirs = [layer for layer in self.model if isinstance(layer, (T.Linear, T.Conv2d))]
-        with torch.no_grad():
-            for layer, mine in zip(theirs, ours, strict=True):
-                W = mine.W.T if isinstance(layer, T.Linear) else mine.W  # Linear keeps (out, in)
-                layer.weight.copy_(torch.from_numpy(np.ascontiguousarray(W)))
-                layer.bias.copy_(torch.from_numpy(mine.b.copy()))
+        self.model = torch_twin(torch, initial_net(model))  # same layers, same initial weights
         params = self.model.parameters()
         extra: dict[str, Any] = {"fused": True} if tuned else {}
         if optimizer == "adam":
@@ -315,46 +363,77 @@ class Sklearn(Contender):
             return float(self.clf.score(self.x_test, self.data.y_test))
 
 
-class GemmFloor(Contender):
-    """Only the 8 matrix products of each training step, on preallocated float32
-    buffers with ``np.matmul(..., out=)``: what any NumPy implementation must pay."""
+Product = tuple[np.ndarray, np.ndarray, np.ndarray]  # (A, B, out): out = A @ B
 
-    def __init__(self, n: int, batch: int, threads: int | None) -> None:
-        self.name, self.n, self.batch, self.threads = "GEMM floor (8 matmuls/step)", n, batch, threads
-        self.short = "GEMM floor"
-        self.note = "x@W1, h1@W2, h2@W3, h2'd3, d3 W3', h1'd2, d2 W2', x'd1"
+
+class GemmFloor(Contender):
+    """Only the matrix products of each training step, on preallocated float32 buffers
+    with ``np.matmul(..., out=)`` and BLAS on the set's thread count: what any NumPy
+    implementation must pay. Per weight layer, with the batch's shapes (the whole batch
+    in one product each, not numpynn's shards):
+
+    - Conv2D (im2col): forward [col 1] (B·Ho·Wo, K+1) @ [Wm; b] (K+1, O); ∇W [col 1]ᵀ @ δ;
+      ∂C/∂col δ (B·Ho·Wo, O) @ Wmᵀ (O, K), K = kh·kw·C;
+    - Dense: forward x (B, n_in) @ W; ∇W xᵀ @ δ; ∂C/∂x δ @ Wᵀ;
+
+    ∂C/∂input only where the layer needs it (not for the first weight layer). Forward in
+    layer order, then backward in reverse, as a step runs them."""
+
+    def __init__(self, net: nn.Network, n: int, batch: int, threads: int | None) -> None:
+        self.n, self.batch, self.threads = n, batch, threads
         rng = np.random.default_rng(SEED)
         f32 = np.float32
 
         def buf(*shape: int) -> np.ndarray:
-            return rng.standard_normal(shape).astype(f32) * f32(0.1)
+            return (rng.random(shape, dtype=f32) - f32(0.5)) * f32(0.2)
 
-        i, h1, h2, o = SIZES
-        B = batch
-        self.W = [buf(i, h1), buf(h1, h2), buf(h2, o)]
-        self.dW = [buf(i, h1), buf(h1, h2), buf(h2, o)]
-        self.x = rng.random((B, i), dtype=f32)
-        self.a = [buf(B, h1), buf(B, h2), buf(B, o)]  # z/a buffers of each layer
-        self.d = [buf(B, h1), buf(B, h2), buf(B, o)]  # deltas δ1, δ2, δ3
+        self.layers: list[tuple[int, Any]] = []  # (rows per sample, (samples -> products))
+        for _, layer in nn.layers.walk(net.layers):
+            if isinstance(layer, nn.Conv2D):
+                O, Ho, Wo = layer.output_shape
+                kh, kw = layer.kernel_size
+                K, per = kh * kw * layer.in_channels, Ho * Wo
+                bufs = (buf(batch * per, K + 1), buf(K + 1, O), buf(batch * per, O), buf(batch * per, O),
+                        buf(K + 1, O), buf(O, K), buf(batch * per, K) if layer.needs_input_grad else None)
+            elif isinstance(layer, nn.Dense):
+                per, i, o = 1, layer.n_in, layer.n_out
+                W = buf(i, o)
+                bufs = (buf(batch, i), W, buf(batch, o), buf(batch, o), buf(i, o), W.T,
+                        buf(batch, i) if layer.needs_input_grad else None)
+            else:
+                continue
+            self.layers.append((per, bufs))
+        full = self.products(batch)
+        self.steps = [full] * (n // batch) + ([self.products(n % batch)] if n % batch else [])
+        count = len(full[0]) + len(full[1])
+        self.name = f"GEMM floor ({count} matmuls/step)"
+        self.short = "GEMM floor"
+        self.note = ("the weight layers' matrix products alone (im2col for convolutions: forward, ∇W, "
+                     "∂C/∂col), whole-batch, BLAS on the set's threads")
+
+    def products(self, samples: int) -> tuple[list[Product], list[Product]]:
+        """The forward products in layer order and the backward ones in reverse, for a
+        step of ``samples`` samples."""
+        forward: list[Product] = []
+        backward: list[Product] = []
+        for per, (col, Wb, z, d, gW, Wt, gx) in self.layers:
+            r = samples * per
+            forward.append((col[:r], Wb, z[:r]))
+            back = [(col[:r].T, d[:r], gW)]  # ∇W = [col 1]ᵀ δ (∇b its last row)
+            if gx is not None:
+                back.append((d[:r], Wt, gx[:r]))  # ∂C/∂col = δ Wmᵀ
+            backward[:0] = back
+        return forward, backward
 
     def epoch(self) -> float:
         mm = np.matmul
-        W, dW, a, d = self.W, self.dW, self.a, self.d
         with blas_limits(self.threads):
             started = time.perf_counter()
-            for start in range(0, self.n, self.batch):
-                B = min(self.batch, self.n - start)
-                x = self.x[:B]
-                a1, a2, a3 = a[0][:B], a[1][:B], a[2][:B]
-                d1, d2, d3 = d[0][:B], d[1][:B], d[2][:B]
-                mm(x, W[0], out=a1)  # forward
-                mm(a1, W[1], out=a2)
-                mm(a2, W[2], out=a3)
-                mm(a2.T, d3, out=dW[2])  # backward
-                mm(d3, W[2].T, out=d2)
-                mm(a1.T, d2, out=dW[1])
-                mm(d2, W[1].T, out=d1)
-                mm(x.T, d1, out=dW[0])
+            for forward, backward in self.steps:
+                for A, B, out in forward:
+                    mm(A, B, out=out)
+                for A, B, out in backward:
+                    mm(A, B, out=out)
             return time.perf_counter() - started
 
 
@@ -363,10 +442,11 @@ class GemmFloor(Contender):
 class Row:
     name: str
     short: str
-    threads: str
+    threads: str  # the thread count this row's figures used
     times: list[float]
     accuracy: float | None
     note: str = ""
+    group: int = 0  # the thread count of its set (--threads)
 
     @property
     def median(self) -> float:
@@ -381,38 +461,51 @@ def round_orders(n: int, rounds: int, seed: int = SEED) -> list[list[int]]:
     return [[int(j) for j in rng.permutation(n)] for _ in range(rounds)]
 
 
-def run_batch(data: Data, batch: int, optimizer: str, args: argparse.Namespace,
-              libs: dict[str, Any]) -> list[Row]:
-    default_threads = args.threads or (1 if batch <= 128 else None)
-    shown = str(default_threads or default_blas_threads())
-    makers: list[tuple[str, Callable[[], Contender]]] = []
+def contender_makers(data: Data, batch: int, optimizer: str, args: argparse.Namespace,
+                     libs: dict[str, Any]) -> dict[int, list[tuple[str, Callable[[], Contender]]]]:
+    """Per thread count of ``--threads``: (key, maker) of its contenders in table order.
+    PyTorch (default) runs with torch's own count: one contender, listed in every set."""
     model = args.model
-    if libs["c"]:
-        makers.append(("numpynn", lambda: Numpynn(data, batch, optimizer, args.threads, "c",
-                                                  "numpynn (C kernels)", model)))
-        makers.append(("numpynn-np", lambda: Numpynn(data, batch, optimizer, args.threads, "numpy",
-                                                     "numpynn (numpy kernels)", model)))
-    else:
-        makers.append(("numpynn", lambda: Numpynn(data, batch, optimizer, args.threads, "numpy",
-                                                  "numpynn (numpy kernels)", model)))
-    if libs["shifts"] and model == "mlp":
-        kernels = "c" if libs["c"] else "numpy"
-        makers.append(("numpynn-shifts", lambda: Numpynn(data, batch, optimizer, args.threads, kernels,
-                                                         "numpynn, ±1 px shifts", model, shift=1)))
-    if libs["torch"] is not None:
-        torch = libs["torch"]
-        makers.append(("torch", lambda: Torch(torch, data, batch, optimizer, args.threads, False, model)))
-        makers.append(("torch-tuned", lambda: Torch(torch, data, batch, optimizer,
-                                                    default_threads or default_blas_threads(), True,
-                                                    model)))
-    if model == "cnn":  # scikit-learn has no convnet; the floor below is the dense network's
-        pass
-    elif libs["sklearn"] is not None:
-        makers.append(("sklearn", lambda: Sklearn(data, batch, optimizer, default_threads)))
-    if libs["floor"] and model == "mlp":
-        makers.append(("floor", lambda: GemmFloor(data.x.shape[0], batch, default_threads)))
+    rows = data.x.shape[0]
+    kernels = ["c", "numpy"] if libs["c"] else ["numpy"]
+    if libs["c"] and "numpy" in args.skip_set:
+        kernels = ["c"]
+    names = {"c": "numpynn (C kernels)", "numpy": "numpynn (numpy kernels)"}
+    torch = libs["torch"]
+    sets: dict[int, list[tuple[str, Callable[[], Contender]]]] = {}
+    for N in args.thread_counts:
+        makers: list[tuple[str, Callable[[], Contender]]] = []
+        for k in kernels:
+            makers.append((f"numpynn {k}@{N}",
+                           lambda k=k, N=N: Numpynn(data, batch, optimizer, N, k, names[k], model)))
+        if libs["shifts"] and model == "mlp":
+            k = kernels[0]
+            makers.append((f"numpynn shifts@{N}", lambda k=k, N=N: Numpynn(
+                data, batch, optimizer, N, k, "numpynn, ±1 px shifts", model, shift=1)))
+        if torch is not None:
+            makers += [("torch default", lambda: Torch(torch, data, batch, optimizer, None, False, model)),
+                       (f"torch tuned@{N}", lambda N=N: Torch(torch, data, batch, optimizer, N, True, model))]
+        if libs["sklearn"] is not None and model == "mlp":  # scikit-learn has no convnet
+            makers.append((f"sklearn@{N}", lambda N=N: Sklearn(data, batch, optimizer, N)))
+        if libs["floor"]:
+            makers.append((f"floor@{N}", lambda N=N: GemmFloor(initial_net(model), rows, batch, N)))
+        sets[N] = makers
+    return sets
 
-    contenders = [make() for _, make in makers]
+
+def run_batch(data: Data, batch: int, optimizer: str, args: argparse.Namespace,
+              libs: dict[str, Any]) -> dict[int, list[Row]]:
+    """Every contender of every thread count, interleaved in the same rounds; the rows of
+    each thread count's set, in table order."""
+    sets = contender_makers(data, batch, optimizer, args, libs)
+    made: dict[str, Contender] = {}
+    for N, makers in sets.items():
+        for key, make in makers:
+            if key not in made:
+                made[key] = make()
+                if key.endswith(f"@{N}"):
+                    made[key].short += f"@{N}"
+    contenders = list(made.values())
     times: list[list[float]] = [[] for _ in contenders]
     rounds = args.epochs + 1  # round 0 is the warm-up
     for r, order in enumerate(round_orders(len(contenders), rounds)):
@@ -425,13 +518,15 @@ def run_batch(data: Data, batch: int, optimizer: str, args: argparse.Namespace,
             label = "warm-up" if r == 0 else f"round {r}"
             line = ", ".join(f"{contenders[j].short} {contenders[j].last:.3f}" for j in order)
             print(f"    batch {batch} {label}: {line}", file=sys.stderr, flush=True)
-    rows = []
-    for c, t in zip(contenders, times, strict=True):
-        if isinstance(c, Torch) and not c.tuned:
-            th = str(c.threads or c.default_threads)
-        else:
-            th = str(c.threads) if c.threads else shown
-        rows.append(Row(c.name, c.short, th, t, c.accuracy(), c.note))
+    accuracy = {key: c.accuracy() for key, c in made.items()}
+    timed = dict(zip(made, times, strict=True))
+    rows: dict[int, list[Row]] = {}
+    for N, makers in sets.items():
+        rows[N] = []
+        for key, _ in makers:
+            c = made[key]
+            th = f"{c.default_threads} (own)" if isinstance(c, Torch) and c.threads is None else str(N)
+            rows[N].append(Row(c.name, c.short, th, timed[key], accuracy[key], c.note, N))
     return rows
 
 
@@ -455,6 +550,8 @@ def machine_header(args: argparse.Namespace, libs: dict[str, Any], data: Data) -
                 f"numpynn {nn.__version__}"]
     for key, label in (("torch", "torch"), ("sklearn", "scikit-learn")):
         mod = libs[key]
+        if key == "sklearn" and args.model != "mlp":
+            continue  # not used: it has no convnet
         versions.append(f"{label} {mod.__version__}" if mod is not None else f"{label} -")
     versions.append(f"numpynn kernels: {'C' if libs['c'] else 'NumPy only'}")
     try:
@@ -481,16 +578,24 @@ def machine_header(args: argparse.Namespace, libs: dict[str, Any], data: Data) -
             f"{'yes' if torch.backends.mkldnn.is_available() else 'no'}, default "
             f"{torch.get_num_threads()} intra-op threads"
         )
-    thr = (f"{args.threads} for every contender (--threads)" if args.threads else
-           "1 for batch <= 128 (numpynn's default), the libraries' defaults above that; "
-           "PyTorch (default) keeps torch's own count")
+    counts = ", ".join(map(str, args.thread_counts))
+    torch_own = "torch's own count, above" if libs["torch"] is not None else "torch's own count"
+    networks = {
+        "mlp": "784-128-64-10, sigmoid hidden, softmax + cross-entropy, float32; "
+               "PyTorch starts from numpynn's initial weights, scikit-learn from its own",
+        "cnn": "numpynn's digit convnet (numpynn.models.convnet: conv 5x5 16, pool, conv 5x5 32, pool, "
+               "128, dropout 0.25, 10), float32; PyTorch starts from numpynn's initial weights",
+        "resnet": "numpynn.models.resnet (stem conv 3x3 16 + batch norm + max-pool, three residual "
+                  "stages of conv 3x3 + batch norm, 16/32/64 channels, 1x1 stride-2 shortcuts, global "
+                  "average pool, dense 10), float32; PyTorch: the same Conv2d/BatchNorm2d (momentum 0.1, "
+                  "eps 1e-5)/residual adds/AdaptiveAvgPool2d(1)/Linear, from numpynn's initial weights",
+    }
     lines += [
-        f"threads: {thr}",
+        f"threads: sets of {counts} (--threads {args.threads}; all = os.cpu_count() = {os.cpu_count()}): "
+        "numpynn fit(threads=N) with BLAS on one thread, PyTorch (tuned) torch.set_num_threads(N), "
+        f"scikit-learn and the GEMM floor BLAS on N threads; PyTorch (default) keeps {torch_own}",
         f"data: {data.description}",
-        ("network: numpynn's digit convnet (below), float32; PyTorch starts from numpynn's initial weights"
-         if args.model == "cnn" else
-         "network: 784-128-64-10, sigmoid hidden, softmax + cross-entropy, float32; "
-         "PyTorch starts from numpynn's initial weights, scikit-learn from its own"),
+        f"network: {networks[args.model]}",
         f"timing: {args.epochs} timed epoch(s) per contender after 1 warm-up epoch, interleaved "
         "round by round; s/epoch is the median; accuracy is on the test set after all "
         f"{args.epochs + 1} epochs",
@@ -502,18 +607,21 @@ def fmt_acc(a: float | None) -> str:
     return "-" if a is None else f"{100 * a:.2f}%"
 
 
-def table(rows_by_batch: dict[int, list[Row]], n: int) -> tuple[list[str], list[list[str]]]:
-    head = ["batch", "contender", "threads", "s/epoch", "min", "spread", "samples/s",
+Sets = dict[tuple[int, int], list[Row]]  # (batch, thread count) -> its rows, numpynn first
+
+
+def table(sets: Sets, n: int) -> tuple[list[str], list[list[str]]]:
+    head = ["batch", "threads", "contender", "ran on", "s/epoch", "min", "spread", "samples/s",
             "peer/numpynn", "vs floor", "test acc"]
     body = []
-    for batch, rows in rows_by_batch.items():
+    for (batch, N), rows in sets.items():
         ref = rows[0].median  # numpynn's default configuration comes first
         floor = next((r.median for r in rows if r.name.startswith("GEMM floor")), None)
         for r in rows:
             med = r.median
             spread = (max(r.times) - min(r.times)) / med if len(r.times) > 1 else 0.0
             body.append([
-                str(batch), r.name, r.threads, f"{med:.3f}", f"{min(r.times):.3f}",
+                str(batch), str(N), r.name, r.threads, f"{med:.3f}", f"{min(r.times):.3f}",
                 f"{100 * spread:.0f}%" if len(r.times) > 1 else "-",
                 f"{n / med:,.0f}", f"{med / ref:.2f}",
                 f"{med / floor:.2f}" if floor else "-", fmt_acc(r.accuracy),
@@ -521,7 +629,9 @@ def table(rows_by_batch: dict[int, list[Row]], n: int) -> tuple[list[str], list[
     return head, body
 
 
-def render_text(head: list[str], body: list[list[str]], left: frozenset[int] = frozenset({1})) -> str:
+def render_text(head: list[str], body: list[list[str]], left: frozenset[int] = frozenset({2}),
+                group: int = 2) -> str:
+    """Aligned columns; a blank line wherever the first ``group`` cells change."""
     widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
 
     def line(cells: Sequence[str]) -> str:
@@ -531,35 +641,47 @@ def render_text(head: list[str], body: list[list[str]], left: frozenset[int] = f
     out = [line(head), "  ".join("-" * w for w in widths)]
     prev = None
     for row in body:
-        if prev is not None and row[0] != prev:
+        if prev is not None and row[:group] != prev:
             out.append("")
         out.append(line(row))
-        prev = row[0]
+        prev = row[:group]
     return "\n".join(out)
 
 
 def render_markdown(head: list[str], body: list[list[str]],
-                    left: frozenset[int] = frozenset({1})) -> str:
+                    left: frozenset[int] = frozenset({2})) -> str:
     align = [":---" if i in left else "---:" for i in range(len(head))]
     lines = ["| " + " | ".join(head) + " |", "| " + " | ".join(align) + " |"]
     lines += ["| " + " | ".join(row) + " |" for row in body]
     return "\n".join(lines)
 
 
-def summary(rows_by_batch: dict[int, list[Row]]) -> tuple[list[str], list[list[str]]]:
+def summary(sets: Sets) -> tuple[list[str], list[list[str]]]:
+    """One row per batch and thread count: numpynn's s/epoch, each peer's time over it,
+    numpynn over the floor, and numpynn's speed-up over its own 1-thread run."""
     names = []
-    for rows in rows_by_batch.values():
+    for rows in sets.values():
         for r in rows[1:]:
-            if r.short not in names:
-                names.append(r.short)
-    head = ["batch", f"{next(iter(rows_by_batch.values()))[0].short} s/epoch",
-            *[f"{n} / numpynn" for n in names]]
+            if r.short.split("@")[0] not in names and not r.name.startswith("GEMM floor"):
+                names.append(r.short.split("@")[0])
+    first = next(iter(sets.values()))[0]
+    floors = any(r.name.startswith("GEMM floor") for rows in sets.values() for r in rows)
+    ones = {batch: rows[0].median for (batch, N), rows in sets.items() if N == 1}
+    scaling = bool(ones) and any(N != 1 for _, N in sets)
+    head = ["batch", "threads", f"{first.short.split('@')[0]} s/epoch", *[f"{n} / numpynn" for n in names]]
+    head += ["numpynn / floor"] * floors + ["numpynn speed-up vs 1 thread"] * scaling
     body = []
-    for batch, rows in rows_by_batch.items():
-        by_name = {r.short: r.median for r in rows}
+    for (batch, N), rows in sets.items():
+        by_name = {r.short.split("@")[0]: r.median for r in rows}
         ref = rows[0].median
-        body.append([str(batch), f"{ref:.3f}",
-                     *[f"{by_name[n] / ref:.2f}" if n in by_name else "-" for n in names]])
+        floor = next((r.median for r in rows if r.name.startswith("GEMM floor")), None)
+        cells = [str(batch), str(N), f"{ref:.3f}",
+                 *[f"{by_name[n] / ref:.2f}" if n in by_name else "-" for n in names]]
+        if floors:
+            cells.append(f"{ref / floor:.2f}" if floor else "-")
+        if scaling:
+            cells.append(f"{ones[batch] / ref:.2f}" if batch in ones else "-")
+        body.append(cells)
     return head, body
 
 
@@ -602,11 +724,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=3, help="timed epochs per contender (default 3)")
     p.add_argument("--optimizer", choices=("adam", "sgd", "both"), default="adam",
                    help="adam (lr 1e-3), sgd (lr 0.1, momentum 0.9) or both (default adam)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="BLAS / torch threads for every contender (default: 1 for batch <= 128)")
-    p.add_argument("--model", choices=("mlp", "cnn"), default="mlp",
+    p.add_argument("--threads", default="all",
+                   help="comma-separated thread counts, each a set of rows, 'all' = os.cpu_count() "
+                        "(default all): numpynn fit(threads=N), torch.set_num_threads(N) for PyTorch "
+                        "(tuned), BLAS threads for scikit-learn and the floor; e.g. 1,all")
+    p.add_argument("--model", choices=MODELS, default="mlp",
                    help="mlp: 784-128-64-10 against PyTorch, scikit-learn and the GEMM floor (default); "
-                        "cnn: numpynn's digit convnet against the same network in PyTorch")
+                        "cnn: numpynn's digit convnet, resnet: its residual network with batch norm, "
+                        "each against the same network in PyTorch and the convolutions' GEMM floor")
     p.add_argument("--data", default=None, help="a folder with the four MNIST IDX files")
     p.add_argument("--rows", type=int, default=None, help=f"training rows (default {N_ROWS:,})")
     p.add_argument("--skip", default="", help=f"comma-separated, any of: {', '.join(SKIPPABLE)}")
@@ -629,8 +754,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         p.error("--batch-sizes needs at least one positive batch size")
     if args.epochs < 1:
         p.error("--epochs must be at least 1")
-    if args.threads is not None and args.threads < 1:
-        p.error("--threads must be at least 1")
+    args.thread_counts = []
+    for item in args.threads.split(","):
+        item = item.strip().lower()
+        if not item:
+            continue
+        try:
+            N = (os.cpu_count() or 1) if item == "all" else int(item)
+        except ValueError:
+            p.error(f"--threads takes whole numbers or 'all' separated by commas, not {args.threads!r}")
+        if N < 1:
+            p.error("--threads: every thread count must be at least 1")
+        if N not in args.thread_counts:
+            args.thread_counts.append(N)
+    if not args.thread_counts:
+        p.error("--threads needs at least one thread count")
     args.skip_set = {s.strip().lower() for s in args.skip.split(",") if s.strip()}
     unknown = args.skip_set - set(SKIPPABLE)
     if unknown:
@@ -644,7 +782,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     notes: list[str] = []
     libs: dict[str, Any] = {
         "torch": _import("torch", skip),
-        "sklearn": _import("sklearn", skip),
+        "sklearn": _import("sklearn", skip) if args.model == "mlp" else None,  # no convnets
         "floor": "floor" not in skip,
         "shifts": "shifts" not in skip and args.model == "mlp",
         "inference": "inference" not in skip and args.model == "mlp",
@@ -654,7 +792,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         notes.append("Pillow not installed: the /api/predict latency (inference) is left out")
     libs["c"] = "c" not in skip and "c" in _kernels.available()
     for key, label in (("torch", "PyTorch"), ("sklearn", "scikit-learn")):
-        if libs[key] is None:
+        if libs[key] is None and (key == "torch" or args.model == "mlp"):
             why = "skipped (--skip)" if key in skip else "not installed"
             notes.append(f"{label} {why}: its rows are left out")
     if not libs["c"]:
@@ -665,12 +803,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if libs["shifts"]:
         notes.append("numpynn, ±1 px shifts: numpynn's first row with the default sample recipe's random "
                      "shifts (uint8 images moved as they are scaled); its peer/numpynn is their cost")
-    if args.model == "cnn":
-        notes.append("--model cnn: numpynn.models.convnet() (conv 5x5 16, pool, conv 5x5 32, pool, 128, "
-                     "dropout 0.25, 10) against the same layers in PyTorch; no scikit-learn, no floor")
+    if args.model != "mlp":
+        notes.append(f"--model {args.model}: no scikit-learn (it has no convnet), no shifts or inference "
+                     "sections; the GEMM floor is the convolutions' im2col products and the dense layers'")
     elif libs["sklearn"] is not None:
         notes.append("scikit-learn gets the images pre-scaled to float32 (it cannot scale per batch); "
                       "the others read uint8 and scale each batch, inside the timed epoch")
+    if libs["c"] and "numpy" in skip:
+        notes.append("numpynn's numpy kernels skipped (--skip numpy): only its C kernels run")
     if libs["torch"] is not None:
         notes.append("PyTorch (default) reads a pre-scaled float32 tensor; torch.compile is not used")
 
@@ -688,16 +828,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     n = data.x.shape[0]
     wall = time.perf_counter()
     for optimizer in optimizers:
-        rows_by_batch: dict[int, list[Row]] = {}
+        sets: Sets = {}
         for batch in args.batches:
             print(f"  {titles[optimizer]}: batch {batch} ...", file=sys.stderr, flush=True)
-            rows_by_batch[batch] = run_batch(data, batch, optimizer, args, libs)
-        head, body = table(rows_by_batch, n)
-        title = (f"{titles[optimizer]}: seconds per epoch of {n:,} rows "
-                 f"(peer/numpynn > 1: numpynn is faster)")
+            for N, rows in run_batch(data, batch, optimizer, args, libs).items():
+                sets[batch, N] = rows
+        head, body = table(sets, n)
+        title = (f"{titles[optimizer]}: {args.model}, seconds per epoch of {n:,} rows "
+                 f"(peer/numpynn > 1: numpynn is faster; threads: the set, ran on: what the row used)")
         print(title)
         print(render_text(head, body))
-        shead, sbody = summary(rows_by_batch)
+        shead, sbody = summary(sets)
         print()
         print(render_text(shead, sbody, frozenset()))
         print(flush=True)
