@@ -277,3 +277,12 @@ def test_a_cnn_trial_trains_as_the_entry_builds_it(tmp_path):
     assert result.best["config"]["model"] == "cnn" and result.best["error"] is None
     assert [type(layer).__name__ for layer in result.model.layers] == [
         type(layer).__name__ for layer in nn.models.build("cnn", 784, 10, seed=0).layers]
+
+
+def test_trials_at_once_never_ask_for_more_threads_than_cores(monkeypatch):
+    monkeypatch.setattr(sweeps.engines, "cores", lambda: 16)
+    assert [sweeps.engines.threads_per_trial(j) for j in (1, 2, 3, 16, 40)] == [16, 8, 5, 1, 1]
+    seen = []
+    monkeypatch.setattr(sweeps.engines, "run_trial", lambda trial, data, threads: seen.append(threads) or ({}, None))
+    list(sweeps.engines.joblib_engine([{"key": "a"}, {"key": "b"}], None, jobs=1))
+    assert seen == [16, 16]  # one job in this process: all the cores for each trial in turn

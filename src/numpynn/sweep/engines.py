@@ -57,16 +57,23 @@ def check_jobs(jobs: Any) -> int:
         raise GridError(str(e)) from None
 
 
+def threads_per_trial(jobs: int) -> int:
+    """numpynn's threads for each of ``jobs`` trials at once: ``cores() // jobs``, at least one."""
+    return max(1, cores() // jobs)
+
+
 def joblib_engine(trials: Sequence[Mapping[str, Any]], data: Dataset, jobs: int) -> Iterator[Any]:
-    """The trials in ``jobs`` worker processes (one: in this process, one after the other)."""
+    """The trials in ``jobs`` worker processes (one: in this process, one after the other), each
+    on ``cores() // jobs`` of numpynn's threads (at least one), so that jobs × threads ≤ cores."""
     joblib = _need("joblib")
     _need("threadpoolctl")
+    threads = threads_per_trial(jobs)
     if jobs == 1:
         for trial in trials:
-            yield run_trial(trial, data)
+            yield run_trial(trial, data, threads)
         return
     parallel = joblib.Parallel(n_jobs=jobs, return_as="generator_unordered")
-    yield from parallel(joblib.delayed(run_trial)(trial, data) for trial in trials)
+    yield from parallel(joblib.delayed(run_trial)(trial, data, threads) for trial in trials)
 
 
 def dask_engine(trials: Sequence[Mapping[str, Any]], data: Dataset, client: Any) -> Iterator[Any]:
@@ -75,7 +82,7 @@ def dask_engine(trials: Sequence[Mapping[str, Any]], data: Dataset, client: Any)
     if not trials:
         return
     shared = client.scatter(data, broadcast=True, hash=False)  # the data travels once per worker
-    futures = [client.submit(run_trial, trial, shared, pure=False) for trial in trials]
+    futures = [client.submit(run_trial, trial, shared, 1, pure=False) for trial in trials]  # a task a core
     for future in distributed.as_completed(futures):
         yield future.result()
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import models, recipes
+from .. import _parallel, models, recipes
 from ..datasets import Dataset
 from ..errors import DivergenceError
 from ..network import Network
@@ -44,15 +44,17 @@ def _one_blas_thread() -> Iterator[None]:
         yield
 
 
-def run_trial(trial: Mapping[str, Any], data: Dataset) -> tuple[dict[str, Any], np.ndarray | None]:
+def run_trial(trial: Mapping[str, Any], data: Dataset,
+              threads: int = 1) -> tuple[dict[str, Any], np.ndarray | None]:
     """Train one trial (``{"key", "config", "seed", "validation_split"}``) on
     ``data``'s training split with one BLAS thread; score it on the validation
-    split. Returns its row (plain data) and the trained parameters (None if
-    training diverged). Runs wherever the engine puts it: this process, a
-    joblib worker or a Dask worker."""
+    split, on ``threads`` of numpynn's threads (the same bits whatever their number).
+    Returns its row (plain data) and the trained parameters (None if training
+    diverged). Runs wherever the engine puts it: this process, a joblib worker or
+    a Dask worker."""
     config = trial["config"]
     started = time.perf_counter()
-    with _one_blas_thread():
+    with _one_blas_thread(), _parallel.using(threads):
         net = build_network(config, trial["seed"], data.n_features, data.n_classes)
         recipe = trial_recipe(config, trial["validation_split"])
         row: dict[str, Any] = {"key": trial["key"], "config": dict(config), "error": None}
