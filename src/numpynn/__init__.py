@@ -24,7 +24,7 @@ _NAMES = {
     "Network": "network", "TrainingInterrupted": "training", "Optimizer": "optimizers",
     "gradient_check": "gradcheck", "GradCheckResult": "gradcheck",
     "NumpynnError": "errors", "InvalidFileError": "errors", "DownloadError": "errors",
-    "DivergenceError": "errors",
+    "DivergenceError": "errors", "set_threads": "_parallel",
 }
 _MODULES = {
     "activations", "losses", "initializers", "layers", "network", "optimizers", "gradcheck", "augment",

@@ -187,7 +187,7 @@ def fit(
         (``torch.nn.utils.clip_grad_norm_``: ∇θ ← ∇θ · c/(‖∇θ‖ + 10⁻⁶) when that is below 1).
     threads:
         numpynn's own threads while training (None: the setting of
-        :func:`numpynn._parallel.set_threads`, else the machine's cores). Convolutions and
+        :func:`numpynn.set_threads`, else the machine's cores). Convolutions and
         pooling always cut a batch into shards of 16 samples, dense layers a batch
         of more than 128 rows into shards of 128 rows, and run the shards on up to
         this many threads; BLAS runs on one thread throughout (with threadpoolctl).
