@@ -319,3 +319,20 @@ def test_cli_names_a_layer_it_cannot_export(tmp_path, capsys, monkeypatch):
     assert main(["export", str(path), str(tmp_path / "scale.onnx")]) == 2
     assert "layer 1 (Scale)" in one_error_line(capsys)
     assert files(tmp_path) == ["scale.safetensors"]
+
+
+def test_every_registered_layer_and_activation_has_a_rule_or_says_why_not():
+    """Each built-in layer type and activation declares its ONNX export where it is defined: a
+    rule (its to_onnx, or one given with register_rule), or onnx_unsupported, the reason export
+    gives in one line. A new layer or activation without either fails here."""
+    from numpynn.activations import ACTIVATIONS, Activation, Custom
+    from numpynn.layers import LAYERS, Layer
+
+    for name, cls in LAYERS.items():
+        if not cls.__module__.startswith("numpynn."):
+            continue  # a test's own layer
+        has_rule = cls in export.RULES or cls.to_onnx is not Layer.to_onnx
+        assert has_rule or cls.onnx_unsupported, f"layer {name} says nothing about ONNX export"
+    for name, cls in ACTIVATIONS.items():
+        assert cls.to_onnx is not Activation.to_onnx or cls.onnx_unsupported, f"activation {name}"
+    assert Custom.onnx_unsupported  # user code: said in one line (test_a_custom_activation_...)
