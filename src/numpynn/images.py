@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from numpynn._checks import one_line
 from numpynn._io import atomic_write
 from numpynn.errors import InvalidFileError
 
@@ -67,10 +68,6 @@ def _pil() -> Any:
     except ImportError as e:
         raise ImportError(_PIL_MISSING) from e
     return Image
-
-
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
 
 
 # --------------------------------------------------------------------------- reading
@@ -124,7 +121,7 @@ def _decode(f: Any, name: str) -> np.ndarray:
         except Image.UnidentifiedImageError:
             raise InvalidFileError(f"{bad}: unknown or damaged format") from None
         except (OSError, SyntaxError, ValueError, EOFError, IndexError) as e:
-            raise InvalidFileError(f"{bad}: {_one_line(e)}") from None
+            raise InvalidFileError(f"{bad}: {one_line(e)}") from None
         with img:
             width, height = img.size
             if width * height > MAX_PIXELS:
@@ -141,7 +138,7 @@ def _decode(f: Any, name: str) -> np.ndarray:
             except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
                 raise _too_large(name, e) from None
             except (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError) as e:
-                why = _one_line(e) or type(e).__name__
+                why = one_line(e) or type(e).__name__
                 raise InvalidFileError(f"{bad}: truncated or corrupt ({why})") from None
 
 
@@ -149,7 +146,7 @@ def _too_large(name: str, e: Exception) -> InvalidFileError:
     """Pillow's own decompression-bomb check fired (the image is huge)."""
     return InvalidFileError(
         f"{name} is too large to read: more than {MAX_PIXELS // 1_000_000} megapixels, "
-        f"possibly a decompression bomb ({_one_line(e)})"
+        f"possibly a decompression bomb ({one_line(e)})"
     )
 
 

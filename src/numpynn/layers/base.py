@@ -35,6 +35,7 @@ from typing import Any, NamedTuple, TypeVar
 import numpy as np
 
 from .. import initializers
+from .._checks import whole_number
 from .._registry import Registry
 
 Array = np.ndarray
@@ -218,10 +219,7 @@ class Layer(ABC):
 
 def whole(layer: str, name: str, value: Any, minimum: int = 1) -> int:
     """``value`` as an int, refused (one line naming the layer) unless a whole number >= minimum."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        kind = "a positive whole number" if minimum == 1 else f"a whole number of at least {minimum}"
-        raise ValueError(f"{layer} {name} must be {kind}, not {value!r}")
-    return int(value)
+    return whole_number(value, f"{layer} {name}", minimum)
 
 
 def activation_and_init(activation: Any, init: str | None) -> tuple[Any, str]:
