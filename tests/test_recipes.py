@@ -8,8 +8,8 @@ from numpynn import datasets, models, recipes, training
 
 def test_default_recipes_for_small_and_large_sets():
     small, large = recipes.default_recipe(8_000), recipes.default_recipe(60_000)
-    assert (small.epochs, small.lr, small.shift, small.schedule) == (30, 9e-3, 1, "cosine")
-    assert (large.epochs, large.lr, large.shift, large.schedule) == (30, 9e-3, 1, "cosine")
+    assert (small.epochs, small.lr, small.shift, small.schedule) == (30, 5e-3, 1, "cosine")
+    assert (large.epochs, large.lr, large.shift, large.schedule) == (30, 5e-3, 1, "cosine")
     assert recipes.default_recipe(60_000, "cnn").epochs == 6  # the convnet's still depends on the size
     assert small.validation_split == large.validation_split == 0.1
 
