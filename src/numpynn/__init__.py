@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from . import _shortcuts
 from ._version import __version__ as __version__
 
 # The API's fixed names -> the module that defines each. Layer types, optimisers, activations
@@ -49,20 +50,23 @@ def load(path: str, **kwargs: Any) -> Network:
     """Load a network saved with :meth:`Network.save` (a safetensors file)."""
     from .serialization import load as _load
 
-    _bring_shortcut_rooms()
     return _load(path, **kwargs)
 
 
-#: The rooms that give :class:`Network` its shortcuts (``fit``, ``save``, ``to_onnx``) by
-#: registering them when imported; this package, the top floor, brings them with the network.
-_SHORTCUT_ROOMS = ("training", "serialization", "export.onnx")
-#: The names through which a user gets the Network class or a network.
-_GIVE_NETWORKS = {"Network", "network", "models", "recipes", "gradcheck", "gradient_check", "xor"}
+def _wire_shortcuts() -> None:
+    """``net.fit``, ``net.save`` and ``net.to_onnx`` for any network: a stand-in for each that
+    imports its room (training, serialization, export) on first use, where the room then
+    registers the real function. The package root wires the rooms; the network imports none."""
+    for name, (module, attr) in {"fit": ("training", "fit"), "save": ("serialization", "save"),
+                                 "to_onnx": ("export.onnx", "save")}.items():
+
+        def stand_in(*args: Any, _module: str = module, _attr: str = attr, **kwargs: Any) -> Any:
+            return getattr(importlib.import_module(f".{_module}", __name__), _attr)(*args, **kwargs)
+
+        _shortcuts.SHORTCUTS.setdefault(name, stand_in)
 
 
-def _bring_shortcut_rooms() -> None:
-    for room in _SHORTCUT_ROOMS:
-        importlib.import_module(f".{room}", __name__)
+_wire_shortcuts()
 
 
 def __getattr__(name: str) -> Any:
@@ -76,8 +80,6 @@ def __getattr__(name: str) -> Any:
         return registered[name]  # not cached: a class registered later under that name wins
     else:
         raise AttributeError(f"module 'numpynn' has no attribute {name!r}")
-    if name in _GIVE_NETWORKS:
-        _bring_shortcut_rooms()
     globals()[name] = value
     return value
 

@@ -18,12 +18,13 @@ schedules, early stopping) lives in :mod:`numpynn.training`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from . import losses
+from ._shortcuts import get as _shortcut
 from .activations import Activation, Identity
 from .layers import Layer, build_layers, walk
 from .layers.tree import lay_out
@@ -31,32 +32,6 @@ from .losses import Loss
 from .metrics import PIXEL_SCALE, classes, count_correct
 
 Array = np.ndarray
-
-#: Shortcuts for users, ``net.fit``, ``net.save`` and ``net.to_onnx``: the training, file and
-#: export rooms register their functions here when they are imported (``import numpynn``
-#: brings them with :class:`Network`), so the network never imports the rooms above it.
-_SHORTCUTS: dict[str, Callable[..., Any]] = {}
-_SHORTCUT_HOMES = {"fit": "numpynn.training", "save": "numpynn.serialization",
-                   "to_onnx": "numpynn.export.onnx"}
-
-
-def shortcut(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator: make ``function(net, ...)`` callable as ``net.<name>(...)``."""
-
-    def register(function: Callable[..., Any]) -> Callable[..., Any]:
-        _SHORTCUTS[name] = function
-        return function
-
-    return register
-
-
-def _shortcut(name: str) -> Callable[..., Any]:
-    try:
-        return _SHORTCUTS[name]
-    except KeyError:
-        raise RuntimeError(f"Network.{name} comes from {_SHORTCUT_HOMES[name]}: import numpynn "
-                           f"(or {_SHORTCUT_HOMES[name]}) before calling it") from None
-
 
 class Network:
     """A feed-forward network: layers applied in order, over one flat θ.

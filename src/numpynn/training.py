@@ -31,9 +31,10 @@ import numpy as np
 
 from . import _kernels, _parallel, optimizers
 from ._checks import whole_number
+from ._shortcuts import shortcut
 from .errors import DivergenceError
 from .metrics import PIXEL_SCALE, count_correct
-from .network import Network, shortcut
+from .network import Network
 from .optimizers import Optimizer
 from .schedules import SCHEDULES, get_schedule
 from .selection import EarlyStopping, record_selection, resume_tracker, split_indices

@@ -57,12 +57,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+from .._shortcuts import shortcut
 from .._version import __version__
 from ..activations import Activation
 from ..errors import NumpynnError
 from ..layers import Layer
 from ..layers.base import where
-from ..network import Network, shortcut
+from ..network import Network
 
 if TYPE_CHECKING:
     import onnx

@@ -13,8 +13,9 @@ import numpy as np
 
 from .. import losses
 from .._io import atomic_write_bytes
+from .._shortcuts import shortcut
 from ..layers.base import where
-from ..network import Network, shortcut
+from ..network import Network
 from . import format as fmt
 from .architecture import encode, registered_type
 from .format import PathLike, file_name
