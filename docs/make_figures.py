@@ -3,6 +3,7 @@ saved outputs in docs/results/ that the README and docs quote.
 
     python docs/make_figures.py            # the figures, then the results
     python docs/make_figures.py --results  # only the results (docs/results/*.json)
+    python docs/make_figures.py --figures  # only the figures (docs/figures/*.png)
 
 The results are the README's commands run as a user runs them (`numpynn train`,
 `numpynn train --model cnn`, `numpynn sweep ...`, `numpynn xor --seed 5`), each
@@ -169,6 +170,8 @@ def main() -> None:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--results"]:
         record_results(sys.argv[2:])  # optionally only some: --results train xor
+    elif sys.argv[1:] == ["--figures"]:
+        main()
     else:
         main()
         record_results()

@@ -152,4 +152,5 @@ def test_the_sweep_figures_are_the_saved_run():
     test = re.search(r"accuracy (\S+%)", saved["transcript"][-1]).group(1)
     default = _pct(_saved("train")["json"]["test_accuracy"])
     assert f"hence its {took})" in readme
-    assert f"the winner above tests at {test}, below the default recipe's {default}" in readme
+    side = "above" if float(test[:-1]) > float(default[:-1]) else "below" if test != default else "level with"
+    assert f"the winner above tests at {test}, {side} the default recipe's {default}" in readme
