@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from numpynn.datasets.base import Dataset, cache_dir, register_dataset
-from numpynn.datasets.download import download_files
 from numpynn.datasets.folder import find_idx, has_idx_set, load_folder, load_pair
 from numpynn.errors import WriteError
 
@@ -121,6 +120,8 @@ def download_mnist(
     folder = mnist_dir() if folder is None else Path(folder)
     missing = {name: check for name, check in MNIST_FILES.items()
                if find_idx(folder, name.removesuffix(".gz")) is None}
+    from numpynn.datasets.download import download_files  # http and ssl only when downloading
+
     return download_files(
         missing,
         folder,
