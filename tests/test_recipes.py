@@ -185,3 +185,26 @@ def test_the_resnet_entry_builds_a_residual_network_with_batch_norm_under_100k_p
 
     check = nn.gradient_check(net.copy("float64"), data.x_train[:3], data.y_train[:3], max_params=150)
     assert check.ok, check
+
+
+def test_an_optimiser_brings_its_own_recipe_rate_and_momentum():
+    import numpynn as nn
+    from numpynn.optimizers import OPTIMIZERS
+
+    @OPTIMIZERS.register("heavy")
+    class Heavy(nn.SGD):
+        """SGD by another name, with a rate of its own for recipes."""
+
+        recipe_lr = 0.05
+
+        def config(self):
+            return {**super().config(), "name": "heavy"}
+
+    try:
+        recipe = recipes.default_recipe(8_000).with_options(optimizer="heavy", momentum=0.5)
+        assert recipe.lr == 0.05
+        opt = recipe.make_optimizer()
+        assert type(opt) is Heavy and opt.momentum == 0.5
+        assert recipes.default_recipe(8_000).with_options(optimizer="adam").lr == recipes.default_recipe(8_000).lr
+    finally:
+        del OPTIMIZERS._items["heavy"]

@@ -261,7 +261,7 @@ def test_which_options_apply_comes_from_the_model_entries_and_sgd_gets_its_own_r
     assert set(cnn) - set(mlp) == set() and "layers" not in cnn  # the cnn's entry takes no layers
     assert {k for k in nn.models.MODELS["cnn"].options} <= set(cnn) and cnn["dropout"] == 0.1
     assert trials[1]["options"]["layers"] is None and trials[0]["options"]["layers"] == [784, 16, 10]
-    assert mlp["lr"] == cnn["lr"] == nn.recipes.DEFAULT_LR["sgd"]  # sgd without a rate: its own
+    assert mlp["lr"] == cnn["lr"] == nn.SGD.recipe_lr  # sgd without a rate: its own
     given = sweeps.plan(data, {"optimizer": ["sgd"], "lr": [0.02]}, epochs=1)[0][0]["config"]
     assert given["lr"] == 0.02
     with pytest.raises(sweeps.GridError, match="cross_entropy"):  # the cnn's entry refuses it, at plan

@@ -28,6 +28,10 @@ OPTIMIZERS: Registry[type[Optimizer]] = Registry("optimizer")
 class Optimizer(ABC):
     """Base class. ``lr`` may be changed between steps (schedules do so)."""
 
+    #: The rate a recipe gives this optimiser when it is chosen without one; None: the model's
+    #: recipe rate (an Adam rate, chosen on validation splits).
+    recipe_lr: float | None = None
+
     def __init__(self, lr: float, weight_decay: float = 0.0) -> None:
         if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
             raise ValueError(f"learning rate must be a positive number, not {lr!r}")
@@ -74,6 +78,8 @@ class SGD(Optimizer):
     ``v ← μv + (1 − dampening) g`` (``v ← g`` on the first step), then
     ``g ← g + μv`` (Nesterov) or ``g ← v``. Finally ``θ ← θ − α g``.
     """
+
+    recipe_lr = 0.1  # plain gradient descent wants a far larger rate than Adam's
 
     def __init__(
         self,

@@ -14,6 +14,7 @@ the end, on those weights.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -24,10 +25,6 @@ from .datasets import Dataset
 from .network import Network
 from .optimizers import OPTIMIZERS, SGD, Optimizer
 from .training import fit
-
-#: The rate an optimiser gets when it is chosen without one, where the model's default rate
-#: (an Adam rate) does not suit it.
-DEFAULT_LR = {"sgd": 0.1}
 
 
 @dataclass
@@ -65,14 +62,16 @@ class Recipe:
 
     def with_options(self, **given: Any) -> Recipe:
         """This recipe with the fields in ``given`` set (``None`` values are not given). Choosing
-        SGD without a rate gives it 0.1 (:data:`DEFAULT_LR`), not the Adam rate of the recipe."""
+        an optimiser without a rate gives it its ``recipe_lr`` where it has one (SGD: 0.1), not
+        the Adam rate of the recipe."""
         given = {k: v for k, v in given.items() if v is not None}
         unknown = sorted(set(given) - set(self.as_dict()))
         if unknown:
             raise ValueError(f"a recipe has no {', '.join(unknown)}")
         changed = Recipe(**{**asdict(self), **given})
-        if "optimizer" in given and "lr" not in given and changed.optimizer in DEFAULT_LR:
-            changed.lr = DEFAULT_LR[changed.optimizer]
+        preferred = OPTIMIZERS[changed.optimizer].recipe_lr
+        if "optimizer" in given and "lr" not in given and preferred is not None:
+            changed.lr = preferred
         return changed
 
     def make_optimizer(self) -> Optimizer:
@@ -80,8 +79,10 @@ class Recipe:
         optimiser's own default: none for SGD and Adam, 0.01 for AdamW)."""
         cls = OPTIMIZERS[self.optimizer]
         decay = {} if self.weight_decay is None else {"weight_decay": self.weight_decay}
-        if cls is SGD:
+        if cls is SGD:  # the recipe's SGD: heavy-ball momentum with Nesterov's look-ahead
             return SGD(lr=self.lr, momentum=self.momentum, nesterov=self.momentum > 0, **decay)
+        if "momentum" in inspect.signature(cls).parameters:  # any other optimiser that has one
+            decay["momentum"] = self.momentum
         return cls(lr=self.lr, **decay)
 
     def as_dict(self) -> dict[str, Any]:

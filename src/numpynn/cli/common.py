@@ -147,7 +147,9 @@ def model_and_data(args: argparse.Namespace, quiet: bool) -> tuple[Any, Any]:
     from ..datasets import dataset_names
 
     net = load(args.model)
-    name = args.data or net.metadata.get("data") or "mnist-sample"
+    # the CLI records where its data came from ("data"); a network trained from Python records
+    # the data set's name ("dataset"); a model with neither is judged on the bundled sample
+    name = args.data or net.metadata.get("data") or net.metadata.get("dataset") or "mnist-sample"
     if args.data is None and name not in dataset_names() and not Path(name).is_dir():
         raise UsageError(f"{args.model} was trained on {name}, which is not there now: "
                          "say which data to use with --data")

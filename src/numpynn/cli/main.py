@@ -13,7 +13,18 @@ from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Parser, 
 #: The commands, in the order ``numpynn --help`` lists them. Each is the module of that name in
 #: this package, with ``HELP`` (its line in the list), ``arguments(parser)`` and ``run(args)``
 #: (an exit code). A new command is one new module and its name here.
-COMMANDS = ("train", "sweep", "evaluate", "predict", "explain", "info", "plot", "export", "serve", "xor")
+COMMANDS = (
+    "train",
+    "sweep",
+    "evaluate",
+    "predict",
+    "explain",
+    "info",
+    "plot",
+    "export",
+    "serve",
+    "xor",
+)
 
 
 def command(name: str) -> ModuleType:

@@ -85,14 +85,12 @@ def _model_options(p: argparse.ArgumentParser, models: Any) -> None:
 def _recipe_options(p: argparse.ArgumentParser, models: Any) -> None:
     """The options of the training recipe (numpynn.recipes.Recipe); unset: the model's recipe."""
     from ..optimizers import OPTIMIZERS
-    from ..recipes import DEFAULT_LR
     from ..schedules import SCHEDULES
 
     p.add_argument("--optimizer", choices=choices(OPTIMIZERS), default=None, help="default adam")
     rates = ", ".join(f"the {name} {model.recipe(60_000)['lr']:g}" for name, model in models.items())
-    p.add_argument("--lr", type=positive_float,
-                   help=f"learning rate (default: {rates}; "
-                        f"{', '.join(f'{lr:g} for {name}' for name, lr in DEFAULT_LR.items())})")
+    own = ", ".join(f"{c.recipe_lr:g} for {n}" for n, c in OPTIMIZERS.items() if c.recipe_lr)
+    p.add_argument("--lr", type=positive_float, help=f"learning rate (default: {rates}; {own})")
     p.add_argument("--momentum", type=fraction, metavar="M", help="SGD momentum (default 0.9)")
     p.add_argument("--schedule", choices=choices(SCHEDULES),
                    help="learning-rate schedule (default cosine)")
