@@ -282,8 +282,8 @@ class Custom(Activation):
 
 
 def get(activation: str | Activation | dict[str, Any]) -> Activation:
-    """An :class:`Activation` from its name (``"sigmoid"``, ``"tanh"``, ``"relu"``,
-    ``"leaky_relu"``, ``"identity"``, ``"softmax"``), its :func:`spec`, or an instance."""
+    """An :class:`Activation` from its registered name (``"sigmoid"``, ``"relu"``, …: see
+    :data:`ACTIVATIONS`), its :func:`spec`, or an instance."""
     if isinstance(activation, Activation):
         return activation
     if isinstance(activation, str):

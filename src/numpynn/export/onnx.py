@@ -19,23 +19,20 @@ The model
   float32, so the model runs on every engine (many have no float64 kernels);
   its outputs then agree with the float64 ``predict`` to about 1e-6.
 
-Layers → operators (:data:`RULES`)
-----------------------------------
-=========================  ===============================================
-``Dense(n_in, n_out, σ)``  ``Gemm(x, W, b)`` (W stored (n_in, n_out), as in
-                           numpynn: ``z = x @ W + b``), then σ
-``Dropout(p)``             nothing (it is the identity at inference)
-``Flatten()``              ``Flatten(axis=1)``
-``Reshape(shape)``         ``Reshape(x, [0, *shape])`` (0 keeps the batch)
-``Conv2D(C, O, k, s, p)``  ``Conv(x, W, b)`` (W (O, C, kh, kw), the layout
-                           of numpynn, PyTorch and ONNX), then σ
-``MaxPool2D(k, s)``        ``MaxPool``
-``AvgPool2D(k, s)``        ``AveragePool``
-=========================  ===============================================
-
-Activations σ: sigmoid → ``Sigmoid``, tanh → ``Tanh``, relu → ``Relu``,
-leaky_relu → ``LeakyRelu(alpha)``, softmax → ``Softmax(axis=-1)``, identity →
-nothing. A layer type or an activation without a rule (your own layer, a
+Layers → operators
+------------------
+Each layer and activation writes its own operators, in its own file, beside its
+forward and backward passes (:meth:`~numpynn.layers.Layer.to_onnx`,
+:meth:`~numpynn.activations.Activation.to_onnx`); one that cannot be exported says
+why in ``onnx_unsupported``. The built-in ones, as this release has them: Dense →
+``Gemm`` then σ; Conv2D → ``Conv`` then σ; MaxPool2D, AvgPool2D → ``MaxPool``,
+``AveragePool``; GlobalAvgPool2D → ``GlobalAveragePool`` then ``Flatten``; Dropout
+→ nothing; Flatten, Reshape → ``Flatten``, ``Reshape``; BatchNorm1D/2D →
+``BatchNormalization`` then σ; LayerNorm → ``LayerNormalization``; Sequential →
+its layers in turn; Residual → block and shortcut, ``Add``, then σ. Activations:
+sigmoid, tanh, relu, leaky_relu, softmax → ``Sigmoid``, ``Tanh``, ``Relu``,
+``LeakyRelu(alpha)``, ``Softmax(axis=-1)``; identity → nothing. A layer type or
+an activation without a rule (your own layer, a
 :class:`~numpynn.activations.Custom` activation) is refused with one line
 naming it; give your own layer a rule with :func:`register_rule`::
 

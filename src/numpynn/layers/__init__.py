@@ -1,16 +1,9 @@
-"""Layers: the :class:`Layer` protocol, its registry, and one module per layer kind.
+"""Layers: the :class:`Layer` protocol and its registry (:mod:`~numpynn.layers.base`), the
+tree of layers made of layers (:mod:`~numpynn.layers.tree`), and one module per kind of
+layer, each holding its forward pass, its chain rule and its ONNX rule side by side.
 
-- :mod:`~numpynn.layers.base`: ``Layer`` (``build`` / ``add_param`` / ``forward`` /
-  ``backward`` / ``config``), ``register_layer``, ``LAYERS``;
-- :mod:`~numpynn.layers.dense`: ``Dense``;
-- :mod:`~numpynn.layers.dropout`: ``Dropout``;
-- :mod:`~numpynn.layers.shape`: ``Flatten``, ``Reshape``;
-- :mod:`~numpynn.layers.conv`: ``Conv2D``;
-- :mod:`~numpynn.layers.pool`: ``MaxPool2D``, ``AvgPool2D``, ``GlobalAvgPool2D``;
-- :mod:`~numpynn.layers.blocks`: ``Sequential``, ``Residual`` (layers made of layers).
-
-Each ``from .x import …`` line below ships one file's layers; ``__all__`` is read
-from the registry, so a new layer needs no other line.
+Each ``from .x import …`` line below ships one file's layers; ``__all__`` is read from
+the registry (``LAYERS.names()``), so a new layer needs no other line.
 """
 
 from .base import LAYERS, Layer, ParamSpec, StateSpec, build_layers, register_layer

@@ -41,9 +41,8 @@ class Dense(WeightsAndBiases, Layer):
     n_in, n_out:
         Number of inputs and of units.
     activation:
-        A name (``"sigmoid"``, ``"tanh"``, ``"relu"``, ``"leaky_relu"``,
-        ``"identity"``, ``"softmax"``) or an :class:`~numpynn.activations.Activation`,
-        such as ``Custom(fn, dfn)``.
+        A registered name (``"sigmoid"``, ``"relu"``, …: ``numpynn.activations.ACTIVATIONS``)
+        or an :class:`~numpynn.activations.Activation`, such as ``Custom(fn, dfn)``.
     W, b:
         Optional initial weights (n_in, n_out) and biases (n_out,); otherwise
         the network initialises them from its seed (``init``: Glorot/Xavier
