@@ -225,7 +225,7 @@ def test_train_with_warmup_clipping_and_adamw(small_digits, tmp_path, capsys):
                         "--warmup", "1", "--clip-norm", "2.5", "--no-progress", "--save", str(save),
                         "--checkpoint", str(checkpoint), "--json"])
     err = capsys.readouterr().err
-    assert ("recipe: adamw lr 0.009 (cosine), batch 64, 3 epochs, shifts ±0 px, warm-up 1 epoch, "
+    assert ("recipe: adamw lr 0.005 (cosine), batch 64, 3 epochs, shifts ±0 px, warm-up 1 epoch, "
             "gradient norm clipped at 2.5, weight decay 0.01 (decoupled)") in err, err
     assert report["test_accuracy"] > 0.85
     recipe = {"optimizer": "adamw", "warmup": 1, "clip_norm": 2.5, "weight_decay": None}
@@ -251,7 +251,9 @@ def test_train_with_weight_decay(optimizer, decay, decoupled, small_digits, tmp_
     assert "warm-up" not in err and "clipped" not in err
     assert report["test_accuracy"] > 0.5  # it learns (chance: 0.1); SGD on sigmoids is slow in 2 epochs
     assert nn_load(save).metadata["recipe"]["weight_decay"] == float(decay)
-    assert report["recipe"]["lr"] == (0.1 if optimizer == "sgd" else 9e-3)
+    from numpynn import recipes
+
+    assert report["recipe"]["lr"] == (0.1 if optimizer == "sgd" else recipes.default_recipe(3000).lr)
     _, opt, _, _ = load_checkpoint(checkpoint)
     assert opt.weight_decay == float(decay)
 

@@ -272,7 +272,7 @@ def _reporter(session: _Run) -> Any:
 
 # --- what the run says --------------------------------------------------------------------
 def recipe_line(recipe: Any, optimizer: Any) -> str:
-    """'recipe: adam lr 0.009 (cosine), batch 64, 30 epochs, shifts ±1 px, validation 0.1 of the
+    """'recipe: adam lr 0.005 (cosine), batch 64, 30 epochs, shifts ±1 px, validation 0.1 of the
     training images', with warm-up, clipping, weight decay and patience when set."""
     held_out = (f", validation {recipe.validation_split:g} of the training images"
                 if recipe.validation_split else "")
