@@ -47,6 +47,14 @@ def trial(model: str, lr: float, seed: int, epochs: int | None, threads: int) ->
             "test_accuracy": net.metadata["test_accuracy"], "seconds": round(seconds, 1)}
 
 
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent).stdout.strip() or os.environ.get("COMMIT", "")
+    except OSError:  # no git here: the caller may say which commit this is
+        return os.environ.get("COMMIT", "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="resnet")
@@ -59,6 +67,7 @@ def main() -> None:
     args = parser.parse_args()
     from joblib import Parallel, delayed
 
+    commit = _commit()  # the code the trials run: read before they start
     rates = [float(r) for r in args.rates.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
     started = time.perf_counter()
@@ -79,11 +88,6 @@ def main() -> None:
     wall = time.perf_counter() - started
     print(f"{len(rows)} trials in {wall:.0f} s on {os.cpu_count()} cores")
     if args.out:
-        try:
-            commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                    cwd=Path(__file__).parent).stdout.strip() or os.environ.get("COMMIT", "")
-        except OSError:  # no git here: the caller may say which commit this is
-            commit = os.environ.get("COMMIT", "")
         record = {"command": " ".join(["python", "benchmarks/model_recipes.py", *sys.argv[1:]]),
                   "commit": commit, "date": time.strftime("%Y-%m-%d"),
                   "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
