@@ -27,8 +27,8 @@ def dense_weights(digits, threads):
     x, y = digits
     net = nn.Network([nn.Dense(784, 128, "sigmoid"), nn.Dense(128, 64, "sigmoid"),
                       nn.Dense(64, 10, "softmax")], loss="cross_entropy", seed=0, dtype="float32")
-    # 1,000 rows at batch 256: three whole batches (2 shards of 128) and one of 232 (128 + 104)
-    net.fit(x[:1000], y[:1000], epochs=2, batch_size=256, optimizer=nn.Adam(lr=1e-3), progress=False,
+    # 1,900 rows at batch 1,024: one batch of 2 shards of 512, one of 876 (512 + 364)
+    net.fit(x[:1900], y[:1900], epochs=2, batch_size=1024, optimizer=nn.Adam(lr=1e-3), progress=False,
             threads=threads)
     return net.params.copy(), net.predict(x[:300])
 
@@ -42,7 +42,7 @@ def convnet_weights(digits, threads):
     return net.params.copy(), net.predict(x[:300])
 
 
-@pytest.mark.parametrize("train", [dense_weights, convnet_weights], ids=["dense-256", "convnet"])
+@pytest.mark.parametrize("train", [dense_weights, convnet_weights], ids=["dense-1024", "convnet"])
 def test_same_bits_any_thread_count(digits, train):
     params, outputs = {}, {}
     for n in COUNTS:

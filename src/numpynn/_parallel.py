@@ -29,8 +29,10 @@ Who uses how many threads (at most ``threads()``, at most one per shard):
 
 - Conv2D, MaxPool2D, AvgPool2D: always, one shard per :data:`IMAGE_SHARD` (16) samples, so
   a batch of 64 runs on up to 4 threads and one of 256 on up to 16;
-- Dense: only from 2·:data:`DENSE_SHARD` (256) rows on (a batch of 64 or 128 is one
-  shard: its products are too small to pay for a thread), one shard per 128 rows;
+- Dense: only for a batch of more than :data:`DENSE_SHARD` (512) rows, one shard per 512 rows
+  (a batch of 64 to 512 is one shard: on 2 cores, shards of 128 made a batch of 256 take
+  0.31 s an epoch of 20,000 rows on one thread and 0.44 s on two, against 0.16 s whole;
+  ``benchmarks/compare.py --model mlp --batch-sizes 256 --threads 1,2``);
 - every other layer (Dropout, Flatten, the normalisations, blocks' own arithmetic): the
   calling thread, as before.
 
@@ -54,8 +56,9 @@ import numpy as np
 #: Samples per shard of a convolution or a pooling layer (fixed: the bits never depend on it
 #: through the thread count).
 IMAGE_SHARD = 16
-#: Rows per shard of a dense layer; a batch of up to this many rows is one shard.
-DENSE_SHARD = 128
+#: Rows per shard of a dense layer; a batch of up to this many rows is one shard (smaller
+#: shards cost more in passes over ∇W than they gain on the cores: docs/benchmarks.md).
+DENSE_SHARD = 512
 
 _setting: int | None = None  # set_threads's value; None: the machine's cores
 _local = threading.local()  # .worker: True in a pool thread (a nested run stays on it)

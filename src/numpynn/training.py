@@ -190,7 +190,7 @@ def fit(
         numpynn's own threads while training (None: the setting of
         :func:`numpynn.set_threads`, else the machine's cores). Convolutions and
         pooling always cut a batch into shards of 16 samples, dense layers a batch
-        of more than 128 rows into shards of 128 rows, and run the shards on up to
+        of more than 512 rows into shards of 512 rows, and run the shards on up to
         this many threads; BLAS runs on one thread throughout (with threadpoolctl).
         The shards never depend on ``threads``, and partial gradients are added in
         shard order, so any thread count gives the same weights, bit for bit
