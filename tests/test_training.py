@@ -152,28 +152,6 @@ def test_ctrl_c_rolls_back_to_the_last_complete_epoch_rate_included(stop_at, tmp
     np.testing.assert_array_equal(again.params, whole.params)
 
 
-@pytest.mark.parametrize("batch_size", [16, 200])
-def test_blas_runs_on_one_thread_while_training_and_as_before_after(batch_size):
-    """One BLAS thread while training, whatever the batch (numpynn's own threads run the shards of
-    a large batch: the same bits whatever their number), in each call of fit, not only the first;
-    afterwards BLAS as it was before."""
-    from threadpoolctl import threadpool_info
-
-    def blas() -> list[int]:
-        return [d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"]
-
-    before = blas()
-    x = np.random.default_rng(0).random((400, 6))
-    net = nn.Network([nn.Dense(6, 4, "sigmoid"), nn.Dense(4, 2, "softmax")], seed=0)
-    seen: list[list[int]] = []
-    for _ in range(2):
-        net.fit(x, np.arange(400) % 2, epochs=1, batch_size=batch_size, progress=False,
-                callback=lambda epoch, logs: seen.append(blas()))
-        assert blas() == before
-    expected = [1] * len(before)
-    assert seen == [expected, expected]
-
-
 # --- warm-up and gradient clipping -------------------------------------------------------------------
 def test_warmup_raises_the_rate_linearly_then_runs_the_schedule():
     x, y = toy(100, seed=4)
