@@ -29,10 +29,11 @@ def under_ci() -> bool:
 
 
 # CI draws the same hypothesis examples on every run (a red CI is then reproducible, never a
-# roll of the dice); elsewhere each run explores new ones
-settings.register_profile("ci", derandomize=True)
-if under_ci():
-    settings.load_profile("ci")
+# roll of the dice); elsewhere each run explores new ones. No example has a deadline: on a busy
+# machine one can take seconds, and a test must not depend on the machine's speed.
+settings.register_profile("ci", derandomize=True, deadline=None)
+settings.register_profile("local", deadline=None)
+settings.load_profile("ci" if under_ci() else "local")
 
 
 @functools.cache
