@@ -22,7 +22,7 @@ pytest.importorskip("pytest_benchmark")
 
 import numpynn as nn  # noqa: E402
 from numpynn import _kernels, datasets  # noqa: E402
-from numpynn.network import _count_correct  # noqa: E402
+from numpynn.metrics import count_correct  # noqa: E402
 
 B = 64
 BACKENDS = _kernels.available()
@@ -117,7 +117,7 @@ def test_loss_value(benchmark, s):
 def test_count_correct(benchmark, s):
     """fit's running training accuracy: two argmaxes per step."""
     s.net.forward(s.xb)
-    benchmark(_count_correct, s.net.layers[-1].a, s.yb)
+    benchmark(count_correct, s.net.layers[-1].a, s.yb)
 
 
 def test_output_delta(benchmark, s):
@@ -200,10 +200,10 @@ def test_train_step(benchmark, s, kernels):
         xb = _kernels.gather_scale(s.x, s.idx, 1 / 255, s.fbuf)
         yb = np.take(s.t, s.idx, axis=0, out=s.ybuf)
         net.forward(xb, training=True)
-        z[...], a[...] = net._last_pass()
+        z[...], a[...] = net.last_pass()
         net.backward(yb)
         opt.step(net.params, net.grads)
-        net._loss(z, a, yb)
-        _count_correct(a, yb)
+        net.loss_of(z, a, yb)
+        count_correct(a, yb)
 
     benchmark(step)

@@ -296,12 +296,6 @@ class Network:
         """The mean loss of outputs (z_L, a_L) against target rows y."""
         return self.loss.value(z, a, y, self._activation)
 
-    # older private names, kept while callers move to the public ones
-    _check_x = check_inputs
-    _as_float = as_float
-    _last_pass = last_pass
-    _loss = loss_of
-
     def gradients(self, x: Any, y: Any, training: bool = True) -> tuple[float, list[tuple[Array, ...]]]:
         """The mean loss on (x, y) and its gradients, one tuple per top-level layer in the
         order of its parameters: ``(∇W_l, ∇b_l)`` for Dense, ``()`` for a layer
@@ -458,5 +452,3 @@ def _activation_name(layer: Layer) -> str:
     act = getattr(layer, "activation", None)
     return act.name if isinstance(act, Activation) else ""
 
-
-_count_correct = count_correct  # older private name, kept while callers move to numpynn.metrics
