@@ -1,15 +1,17 @@
 """Where an epoch of training goes: per layer, forward and backward, against its GEMM floor.
 
 Trains compare.py's dense network (784-128-64-10, sigmoid, softmax + cross-entropy,
-float32, Adam 1e-3) or numpynn's convnet (``--model convnet``: models.convnet, float32)
-on ``--rows`` uint8 rows (the bundled sample tiled), one warm-up epoch and then
-``--epochs`` timed ones, each a call of ``fit(threads=…)`` as compare.py makes it, and
-prints each epoch's seconds and, with ``--layers``, a table: every layer's forward and
-backward seconds per epoch (the rest is the loss, the optimiser and the batches'
-gathering), and the *GEMM floor*: the same matrix products alone (forward, ∇W and
-∂C/∂x of every Dense and Conv2D, at this batch size) with BLAS on ``--threads`` cores,
-times the steps of an epoch. Under a sampling profiler this shows the split between
-BLAS, NumPy's ufuncs, the C kernels and Python itself:
+float32, Adam 1e-3), numpynn's convnet (``--model convnet``: models.convnet, float32) or
+its residual network (``--model resnet``: models.resnet, float32) on ``--rows`` uint8
+rows (the bundled sample tiled), one warm-up epoch and then ``--epochs`` timed ones, each
+a call of ``fit(threads=…)`` as compare.py makes it, and prints each epoch's seconds and,
+with ``--layers``, a table: every layer's forward and backward seconds per epoch (the
+rest is the loss, the optimiser and the batches' gathering; the layers inside a block are
+listed under it, indented, and the block's own row counts them too), and the *GEMM
+floor*: the same matrix products alone (forward, ∇W and ∂C/∂x of every Dense and Conv2D,
+at this batch size) with BLAS on ``--threads`` cores, times the steps of an epoch. Under
+a sampling profiler this shows the split between BLAS, NumPy's ufuncs, the C kernels and
+Python itself:
 
     perf record -F 4000 -o perf.data python benchmarks/profile_epoch.py --epochs 8
     perf report -i perf.data --sort dso          # by library; --sort dso,sym for functions
@@ -39,17 +41,21 @@ from numpynn import _kernels, datasets, models
 def build(model: str) -> Any:
     if model == "convnet":
         return models.convnet(seed=0, dtype="float32")
+    if model == "resnet":
+        return models.resnet(seed=0, dtype="float32")
     return nn.Network([nn.Dense(784, 128, "sigmoid"), nn.Dense(128, 64, "sigmoid"),
                        nn.Dense(64, 10, "softmax")], loss="cross_entropy", seed=0, dtype="float32")
 
 
 def timed_layers(net: Any) -> dict[str, list[float]]:
-    """Wrap every top-level layer's forward, backward and backward_delta in timers (instance
-    attributes, so the network's calls go through them); returns name -> [forward, backward]."""
+    """Wrap every layer's forward, backward and backward_delta in timers (instance attributes,
+    so the network's and the blocks' calls go through them), at every depth of the tree;
+    returns name -> [forward, backward], a nested layer's name indented under its block."""
     seconds: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     inside: set[str] = set()  # layers being timed now: backward's own call of backward_delta counts once
-    for i, layer in enumerate(net.layers):
-        name = f"{i} {layer.name}"
+    for path, layer in net.walk():
+        label = ".".join(part for part in path.split(".")[1:] if part != "layers")  # "3.0", "3.shortcut"
+        name = f"{'  ' * label.count('.')}{label} {layer.name}"
         for method, slot in (("forward", 0), ("backward", 1), ("backward_delta", 1)):
             inner = getattr(layer, method, None)
             if inner is None:
@@ -80,7 +86,7 @@ def gemm_floor(net: Any, batch: int, threads: int, steps: int) -> float:
     rng = np.random.default_rng(0)
     products = []
     below = 0
-    for layer in net.layers:
+    for _, layer in net.walk():
         needs_dx = below > 0
         below += layer.n_params
         if isinstance(layer, nn.Dense):
@@ -112,7 +118,7 @@ def gemm_floor(net: Any, batch: int, threads: int, steps: int) -> float:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", choices=("mlp", "convnet"), default="mlp")
+    p.add_argument("--model", choices=("mlp", "convnet", "resnet"), default="mlp")
     p.add_argument("--batch", type=int, default=64, help="batch size (default 64)")
     p.add_argument("--threads", type=int, default=None, help="fit(threads=…) (default: fit's default)")
     p.add_argument("--rows", type=int, default=60_000, help="rows per epoch (default 60,000)")
@@ -155,12 +161,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if seconds_by_layer is not None:
         n = len(seconds)
         total = float(np.sum(seconds)) / n
-        print(f"{'layer':<16}{'forward':>9}{'backward':>10}")
+        print(f"{'layer':<24}{'forward':>9}{'backward':>10}")
         inside = 0.0
         for name, (fwd, bwd) in seconds_by_layer.items():
-            print(f"{name:<16}{fwd / n:9.3f}{bwd / n:10.3f}")
-            inside += (fwd + bwd) / n
-        print(f"{'rest':<16}{total - inside:19.3f}   (loss, optimiser, batches)")
+            print(f"{name:<24}{fwd / n:9.3f}{bwd / n:10.3f}")
+            if not name.startswith(" "):  # a block's row already counts its layers
+                inside += (fwd + bwd) / n
+        print(f"{'rest':<24}{total - inside:19.3f}   (loss, optimiser, batches)")
         cores = args.threads or __import__("os").cpu_count() or 1
         floor = gemm_floor(net, args.batch, cores, math.ceil(args.rows / args.batch))
         print(f"epoch {total:.3f} s; GEMM floor on {cores} core(s) {floor:.3f} s; "

@@ -42,7 +42,18 @@ def convnet_weights(digits, threads):
     return net.params.copy(), net.predict(x[:300])
 
 
-@pytest.mark.parametrize("train", [dense_weights, convnet_weights], ids=["dense-1024", "convnet"])
+def resnet_weights(digits, threads):
+    x, y = digits
+    net = models.resnet(seed=0, dtype="float32")
+    # 200 digits at batch 100: the convolutions', batch norms' and blocks' shards of 16 samples,
+    # the last one of 4; the batch norms' sums are added shard by shard, the blocks' sums element-wise
+    net.fit(x[:200], y[:200], epochs=1, batch_size=100, optimizer=nn.Adam(lr=1e-3), progress=False,
+            threads=threads)
+    return np.concatenate([net.params, net.state]), net.predict(x[:200])
+
+
+@pytest.mark.parametrize("train", [dense_weights, convnet_weights, resnet_weights],
+                         ids=["dense-1024", "convnet", "resnet"])
 def test_same_bits_any_thread_count(digits, train):
     params, outputs = {}, {}
     for n in COUNTS:

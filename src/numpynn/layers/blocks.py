@@ -24,7 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from .. import _parallel
 from .base import LAYERS, Array, Layer, Shape, build_layers, register_layer
+from .conv import nchw
 
 
 def _from_spec(spec: Any) -> Layer:
@@ -155,28 +157,67 @@ class Residual(_Block):
                              "added (give a shortcut that maps the input to the block's shape)")
         return out
 
+    # The block's own arithmetic runs on the batch's fixed shards (numpynn._parallel): element-wise
+    # only, so the bits never depend on the shards or the thread count. Images keep the
+    # channels-last memory the convolutions and batch norms write (no transposing copies).
+    def _shards(self, t: Array) -> list[slice]:
+        size = _parallel.IMAGE_SHARD if t.ndim == 4 else _parallel.DENSE_SHARD
+        return _parallel.shards(t.shape[0], size)
+
+    def _like(self, key: str, t: Array) -> Array:
+        """A reusable buffer of t's shape; for images (B, C, H, W) a view of channels-last memory."""
+        if t.ndim == 4:
+            B, C, H, W = t.shape
+            return nchw(self.buffer(key, (B, H, W, C), t.dtype))
+        return self.buffer(key, t.shape, t.dtype)
+
     def forward(self, x: Array, training: bool = False) -> Array:
         f = self._forward(x, training)  # F(x)
         s = x if self.shortcut is None else self.shortcut.forward(x, training)  # S(x)
-        u = self.buffer("u", f.shape, f.dtype)
-        np.add(f, s, out=u)  # u = F(x) + S(x)
-        a = self.buffer("a", f.shape, f.dtype)
-        self.activation.forward(u, out=a)  # y = σ(u)
+        u, a = self._like("u", f), self._like("a", f)
+        s = s.reshape(f.shape)
+        parts = self._shards(f)
+
+        def add(i: int) -> None:
+            r = parts[i]
+            np.add(f[r], s[r], out=u[r])  # u = F(x) + S(x)
+            self.activation.forward(u[r], out=a[r])  # y = σ(u)
+
+        _parallel.run(add, len(parts))
         self.u, self.a = u, a
         return a
 
     def backward(self, grad_y: Array) -> Array | None:
-        grad_u = self.activation.delta(grad_y, self.u, self.a)  # ∂C/∂u = ∂C/∂y ⊙ σ'(u)
-        # the shortcut's turn first: the block's backward may overwrite grad_u in place
+        grad_u, parts = self._like("grad_u", self.u), self._shards(self.u)
+        # the shortcut gets its own copy of ∂C/∂u: the block's backward may overwrite grad_u in place
+        copy = self._like("grad_s", self.u) if self.shortcut is not None or self.needs_input_grad else None
+
+        def delta(i: int) -> None:
+            r = parts[i]
+            g = grad_u[r]
+            np.copyto(g, grad_y[r])
+            d = self.activation.delta(g, self.u[r], self.a[r])  # ∂C/∂u = ∂C/∂y ⊙ σ'(u)
+            if d is not g:  # an activation whose delta returns a new array
+                g[...] = d
+            if copy is not None:
+                np.copyto(copy[r], g)
+
+        _parallel.run(delta, len(parts))
         if self.shortcut is None:
-            grad_s = grad_u.copy() if self.needs_input_grad else None  # S'ᵀ ∂C/∂u = ∂C/∂u
+            grad_s = copy  # S'ᵀ ∂C/∂u = ∂C/∂u
         else:
-            grad_s = self.shortcut.backward(grad_u.copy())  # S'ᵀ ∂C/∂u (its ∇θ on the way)
+            grad_s = self.shortcut.backward(copy)  # S'ᵀ ∂C/∂u (its ∇θ on the way)
         grad_f = self._backward(grad_u)  # F'ᵀ ∂C/∂u (each child's ∇θ on the way)
         if not self.needs_input_grad:
             return None
         assert grad_f is not None and grad_s is not None
-        grad_s += grad_f.reshape(grad_s.shape)  # ∂C/∂x = F'ᵀ ∂C/∂u + S'ᵀ ∂C/∂u
+        grad_f = grad_f.reshape(grad_s.shape)
+
+        def add(i: int) -> None:
+            r = parts[i]
+            grad_s[r] += grad_f[r]  # ∂C/∂x = F'ᵀ ∂C/∂u + S'ᵀ ∂C/∂u
+
+        _parallel.run(add, len(parts))
         return grad_s
 
     def to_onnx(self, graph: Any, x: str) -> str:

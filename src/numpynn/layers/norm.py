@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _parallel
 from ..activations import Activation
 from .base import Array, Layer, Shape, register_layer, whole
 from .conv import nchw, nhwc
@@ -103,13 +104,17 @@ class _BatchNorm(Layer):
         """A vector per channel (C,) along a wide row: (P·C,)."""
         return v if self.positions == 1 else np.tile(v, self.positions)
 
-    def _sum(self, w: Array) -> Array:
-        """Σ over the batch and the positions, per channel: (B, P·C) -> (C,)."""
-        return np.add.reduce(w, axis=0).reshape(self.positions, self.channels).sum(axis=0)
+    def _per_channel(self, w: Array) -> Array:
+        """A sum over the batch along a wide row (P·C,) summed over the P positions: (C,)."""
+        return w.reshape(self.positions, self.channels).sum(axis=0)
 
-    def _sum_product(self, u: Array, v: Array) -> Array:
-        """Σ u ⊙ v over the batch and the positions, per channel: (C,)."""
-        return np.einsum("bp,bp->p", u, v).reshape(self.positions, self.channels).sum(axis=0)
+    def _shards(self, rows: int) -> list[slice]:
+        """The batch's fixed shards (numpynn._parallel): :data:`~numpynn._parallel.IMAGE_SHARD`
+        samples for BatchNorm2D, :data:`~numpynn._parallel.DENSE_SHARD` rows for BatchNorm1D (a
+        batch of up to 512 rows is one shard). The element-wise steps of a shard run at once on
+        one thread; its sums over rows are added to the other shards' in shard order."""
+        size = _parallel.DENSE_SHARD if self.positions == 1 else _parallel.IMAGE_SHARD
+        return _parallel.shards(rows, size)
 
     def _declare(self) -> None:
         self.add_param("gamma", (self.channels,), "ones")
@@ -119,20 +124,38 @@ class _BatchNorm(Layer):
 
     def forward(self, x: Array, training: bool = False) -> Array:
         """a = σ(γ x̂ + β), x̂ from the batch's statistics (training) or the running ones.
-        Keeps x̂, 1/σ, z and a; the returned array is a reusable buffer."""
+        Keeps x̂, 1/σ, z and a; the returned array is a reusable buffer. Runs on the batch's
+        shards (see :meth:`_shards`): the sums per shard, added in shard order, then each
+        shard's element-wise steps in one go."""
         gamma, beta = self.params["gamma"], self.params["beta"]
         dtype = gamma.dtype
         xw = self._wide(x, "x")  # (B, P·C)
-        n = xw.shape[0] * self.positions  # values per channel
+        B, width = xw.shape
+        n = B * self.positions  # values per channel
         xhat = self.buffer("xhat", xw.shape, dtype)
+        z, a = self.buffer("z", xw.shape, dtype), self.buffer("a", xw.shape, dtype)
+        parts = self._shards(B)
         if training:
             if n == 1:
                 raise ValueError(f"{self.name} needs more than 1 value per channel when training, but "
                                  f"gets a batch of 1 of shape {tuple(x.shape[1:])}: train on batches of 2 "
                                  "or more (pick a batch_size that leaves no last batch of 1)")
-            mean = self._sum(xw) / n  # μ_B = (1/n) Σ x
-            np.subtract(xw, self._tile(mean), out=xhat)  # x − μ_B
-            var = self._sum_product(xhat, xhat) / n  # σ²_B = (1/n) Σ (x − μ_B)²  (biased)
+            partial = self.buffer("partial", (len(parts), width), dtype)  # a sum per shard, (S, P·C)
+
+            def add_up(s: int) -> None:
+                np.add.reduce(xw[parts[s]], axis=0, out=partial[s])  # Σ x over the shard's rows
+
+            _parallel.run(add_up, len(parts))
+            mean = self._per_channel(_parallel.reduce_in_order(partial, partial[0])) / n  # μ_B = (1/n) Σ x
+            mu = self._tile(mean)
+
+            def centre(s: int) -> None:
+                r = parts[s]
+                np.subtract(xw[r], mu, out=xhat[r])  # x − μ_B
+                np.einsum("bp,bp->p", xhat[r], xhat[r], out=partial[s])  # Σ (x − μ_B)² over the shard
+
+            _parallel.run(centre, len(parts))
+            var = self._per_channel(_parallel.reduce_in_order(partial, partial[0])) / n  # σ²_B  (biased)
             inv_std = 1.0 / np.sqrt(var + self.eps)  # 1/σ_B = 1/√(σ²_B + ε)
             m = self.momentum
             running_mean, running_var = self.state["running_mean"], self.state["running_var"]
@@ -142,33 +165,62 @@ class _BatchNorm(Layer):
             running_var += (m * n / (n - 1)) * var
         else:
             inv_std = 1.0 / np.sqrt(self.state["running_var"] + self.eps)  # 1/√(running_var + ε)
-            np.subtract(xw, self._tile(self.state["running_mean"]), out=xhat)  # x − running_mean
-        xhat *= self._tile(inv_std)  # x̂ = (x − μ)/σ
-        z = np.multiply(xhat, self._tile(gamma), out=self.buffer("z", xw.shape, dtype))  # z = γ x̂ + β
-        z += self._tile(beta)
-        a = self.activation.forward(z, out=self.buffer("a", xw.shape, dtype))  # a = σ(z)
+            mu = self._tile(self.state["running_mean"])
+        scale, gamma_t, beta_t = self._tile(inv_std), self._tile(gamma), self._tile(beta)
+
+        def normalize(s: int) -> None:
+            r = parts[s]
+            if not training:
+                np.subtract(xw[r], mu, out=xhat[r])  # x − running_mean
+            xhat[r] *= scale  # x̂ = (x − μ)/σ
+            np.multiply(xhat[r], gamma_t, out=z[r])  # z = γ x̂ + β
+            z[r] += beta_t
+            self.activation.forward(z[r], out=a[r])  # a = σ(z)
+
+        _parallel.run(normalize, len(parts))
         self.training, self.xhat, self.inv_std, self.z, self.a = training, xhat, inv_std, z, a
         return self._unwide(a)
 
     def backward(self, grad_y: Array) -> Array | None:
         """Given ∂C/∂a, write ∇γ, ∇β and return ∂C/∂x (a reusable buffer), in the mode of the
         last forward pass: through the batch's statistics, or the fixed affine map."""
-        g = self.activation.delta(self._wide(grad_y, "grad_y"), self.z, self.a)  # g = δ = ∂C/∂a ⊙ σ'(z)
+        g = self._wide(grad_y, "grad_y")  # ∂C/∂a, overwritten by δ below
+        B, width = g.shape
+        parts = self._shards(B)
+        sums = self.buffer("partial", (len(parts), width), g.dtype)  # Σ g per shard
+        sums_x = self.buffer("partial_x", (len(parts), width), g.dtype)  # Σ g ⊙ x̂ per shard
+
+        def delta(s: int) -> None:
+            r = parts[s]
+            g_r = g[r]
+            d = self.activation.delta(g_r, self.z[r], self.a[r])  # g = δ = ∂C/∂a ⊙ σ'(z)
+            if d is not g_r:  # an activation that returns a new array
+                g_r[...] = d
+            np.add.reduce(g_r, axis=0, out=sums[s])
+            np.einsum("bp,bp->p", g_r, self.xhat[r], out=sums_x[s])
+
+        _parallel.run(delta, len(parts))
         grad_gamma, grad_beta = self.grads["gamma"], self.grads["beta"]
-        grad_gamma[...] = self._sum_product(g, self.xhat)  # ∇γ = Σ g ⊙ x̂
-        grad_beta[...] = self._sum(g)  # ∇β = Σ g
+        grad_gamma[...] = self._per_channel(_parallel.reduce_in_order(sums_x, sums_x[0]))  # ∇γ = Σ g ⊙ x̂
+        grad_beta[...] = self._per_channel(_parallel.reduce_in_order(sums, sums[0]))  # ∇β = Σ g
         if not self.needs_input_grad:
             return None
         scale = self._tile(self.params["gamma"] * self.inv_std)  # γ/σ
         grad_x = self.buffer("grad_x", g.shape, g.dtype)
-        if not self.training:
-            np.multiply(g, scale, out=grad_x)  # ∂C/∂x = g·γ/√(running_var + ε)
-            return self._unwide(grad_x)
-        n = g.shape[0] * self.positions
-        np.multiply(self.xhat, self._tile(grad_gamma / n), out=grad_x)  # x̂·mean(g ⊙ x̂) (= x̂·∇γ/n)
-        grad_x += self._tile(grad_beta / n)  # + mean(g)   (= ∇β/n)
-        np.subtract(g, grad_x, out=grad_x)  # g − mean(g) − x̂·mean(g ⊙ x̂)
-        grad_x *= scale  # ∂C/∂x = (γ/σ_B)·(g − mean(g) − x̂·mean(g ⊙ x̂))
+        n = B * self.positions
+        mean_gx, mean_g = self._tile(grad_gamma / n), self._tile(grad_beta / n)  # mean(g ⊙ x̂), mean(g)
+
+        def input_grad(s: int) -> None:
+            r = parts[s]
+            if not self.training:
+                np.multiply(g[r], scale, out=grad_x[r])  # ∂C/∂x = g·γ/√(running_var + ε)
+                return
+            np.multiply(self.xhat[r], mean_gx, out=grad_x[r])  # x̂·mean(g ⊙ x̂)
+            grad_x[r] += mean_g  # + mean(g)
+            np.subtract(g[r], grad_x[r], out=grad_x[r])  # g − mean(g) − x̂·mean(g ⊙ x̂)
+            grad_x[r] *= scale  # ∂C/∂x = (γ/σ_B)·(g − mean(g) − x̂·mean(g ⊙ x̂))
+
+        _parallel.run(input_grad, len(parts))
         return self._unwide(grad_x)
 
     def to_onnx(self, graph: Any, x: str) -> str:
