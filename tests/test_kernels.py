@@ -137,6 +137,58 @@ def test_col2im_gives_the_reference_bits(compiled_backend, dtype, shape, stride,
     np.testing.assert_array_equal(ref, by_definition)
 
 
+def pooled_by_definition(x, kh, kw, sh, sw, Ho, Wo, grad_y):
+    """Max pooling and its ∂C/∂x one window at a time: the max, and ∂C/∂y to the first arg-max
+    in row-major order (the last element where the max equals none, e.g. NaN), added up window
+    element by window element (an input in several windows sums its terms in that order)."""
+    m, won = np.empty(grad_y.shape, x.dtype), np.empty(grad_y.shape, int)
+    for n, i, j, c in np.ndindex(*grad_y.shape):
+        window = x[n, sh * i : sh * i + kh, sw * j : sw * j + kw, c].reshape(-1)
+        best = window[0]
+        for value in window[1:]:
+            best = np.maximum(best, value)
+        m[n, i, j, c] = best
+        won[n, i, j, c] = next((k for k in range(kh * kw - 1) if window[k] == best), kh * kw - 1)
+    dx = np.zeros_like(x)
+    for k in range(kh * kw):
+        for n, i, j, c in np.ndindex(*grad_y.shape):
+            if won[n, i, j, c] == k:
+                dx[n, sh * i + k // kw, sw * j + k % kw, c] += grad_y[n, i, j, c]
+    return m, dx
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape, kernel, stride", [((3, 8, 8, 16), (2, 2), (2, 2)), ((2, 24, 24, 1), (2, 2), (2, 2)),
+                                                   ((2, 7, 9, 3), (3, 2), (3, 4)), ((2, 6, 6, 4), (3, 3), (1, 2)),
+                                                   ((1, 5, 5, 2), (1, 1), (1, 1))])
+def test_maxpool_gives_the_reference_bits(compiled_backend, dtype, shape, kernel, stride):
+    """Max pooling and its backward (windows apart, with gaps, overlapping, 1×1), with ties
+    (values on a coarse grid) and NaNs: the C loops, the NumPy reference and a loop over the
+    definition agree to the bit."""
+    (kh, kw), (sh, sw) = kernel, stride
+    n, H, W, C = shape
+    Ho, Wo = (H - kh) // sh + 1, (W - kw) // sw + 1
+    rng = np.random.default_rng(sum(shape))
+    x = rng.integers(-3, 4, shape).astype(dtype)  # many ties in a window
+    x[0, 0, 0, 0] = x[-1, -1, -1, -1] = np.nan
+    grad_y = rng.standard_normal((n, Ho, Wo, C)).astype(dtype)
+    clear = sh < kh or sw < kw or (Ho - 1) * sh + kh < H or (Wo - 1) * sw + kw < W
+
+    def run():
+        m = np.full((n, Ho, Wo, C), 7, dtype)
+        assert _kernels.maxpool(x, m, kh, kw, sh, sw) is m
+        dx = np.zeros(shape, dtype) if clear else np.full(shape, 5, dtype)
+        scratch = (np.empty(m.shape, bool), np.empty(m.shape, bool), np.empty(m.shape, dtype))
+        assert _kernels.maxpool_backward(x, m, grad_y, dx, kh, kw, sh, sw, scratch) is dx
+        return m, dx
+
+    (m_ref, dx_ref), (m_fused, dx_fused) = both(run)
+    assert m_fused.tobytes() == m_ref.tobytes() and dx_fused.tobytes() == dx_ref.tobytes()
+    m_def, dx_def = pooled_by_definition(x, kh, kw, sh, sw, Ho, Wo, grad_y)
+    np.testing.assert_array_equal(m_ref, m_def)
+    np.testing.assert_array_equal(dx_ref, dx_def)
+
+
 def test_what_the_c_loops_do_not_take_falls_back_to_numpy(compiled_backend):
     """Views that are not contiguous, mixed or integer dtypes, an index out of range: the
     NumPy reference does the work (and raises what NumPy raises)."""

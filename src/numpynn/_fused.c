@@ -182,6 +182,48 @@ CLONES static void col2im_f8(Py_ssize_t n, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssiz
     COL2IM_LOOP(double)
 }
 
+/* Max pooling, channels last: out[s, i, j, c] = the largest x[s, sh i + u, sw j + v, c] over the
+ * window's elements (u, v) in row-major order, each step as np.maximum(out, x_k) takes it for
+ * numbers: a >= b ? a : b. np.maximum keeps the first NaN it meets, which this select would not:
+ * the loop only notes that it met one (returns 1) and the caller then runs the reference. off[k]
+ * is element k's offset in x from the window's corner. No branch in the loops over channels
+ * (no select with a NaN test either: either one stops GCC from vectorising them). */
+#define MAXPOOL_LOOP(T)                                                          \
+    int nan = 0;                                                                 \
+    for (Py_ssize_t s = 0; s < n; s++)                                           \
+        for (Py_ssize_t i = 0; i < Ho; i++)                                      \
+            for (Py_ssize_t j = 0; j < Wo; j++) {                                \
+                T *restrict dst = out + ((s * Ho + i) * Wo + j) * C;             \
+                const T *corner = x + ((s * H + sh * i) * W + sw * j) * C;       \
+                for (Py_ssize_t c = 0; c < C; c++) {                             \
+                    dst[c] = corner[c];                                          \
+                    nan |= corner[c] != corner[c];                               \
+                }                                                                \
+                for (Py_ssize_t k = 1; k < K; k++) {                             \
+                    const T *restrict xk = corner + off[k];                      \
+                    for (Py_ssize_t c = 0; c < C; c++) {                         \
+                        T a = dst[c], b = xk[c];                                 \
+                        dst[c] = a >= b ? a : b;                                 \
+                        nan |= b != b;                                           \
+                    }                                                            \
+                }                                                                \
+            }                                                                    \
+    return nan;
+
+CLONES static int maxpool_f4(Py_ssize_t n, Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, Py_ssize_t Ho,
+                             Py_ssize_t Wo, Py_ssize_t K, const Py_ssize_t *off, Py_ssize_t sh,
+                             Py_ssize_t sw, const float *restrict x, float *restrict out)
+{
+    MAXPOOL_LOOP(float)
+}
+
+CLONES static int maxpool_f8(Py_ssize_t n, Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, Py_ssize_t Ho,
+                             Py_ssize_t Wo, Py_ssize_t K, const Py_ssize_t *off, Py_ssize_t sh,
+                             Py_ssize_t sw, const double *restrict x, double *restrict out)
+{
+    MAXPOOL_LOOP(double)
+}
+
 /* --- arguments --------------------------------------------------------------------------- */
 
 /* A C-contiguous buffer of the object; 0 (and no error set) when it has none. */
@@ -453,12 +495,88 @@ static PyObject *col2im(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return PyBool_FromLong(ok);
 }
 
+/* The four whole numbers kh, kw, sh, sw; 0 with an error set when one is not. */
+static int window_args(PyObject *const *args, Py_ssize_t *w)
+{
+    for (int i = 0; i < 4; i++) {
+        w[i] = PyLong_AsSsize_t(args[i]);
+        if (w[i] == -1 && PyErr_Occurred())
+            return 0;
+    }
+    return 1;
+}
+
+/* The most elements a window may have for the C loops (larger ones: the reference). */
+#define MAX_WINDOW 64
+
+/* off[k]: the offset of window element k = u kw + v from the window's corner in (H, W, C) memory. */
+static void window_offsets(Py_ssize_t *off, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t W, Py_ssize_t C)
+{
+    for (Py_ssize_t k = 0; k < kh * kw; k++)
+        off[k] = ((k / kw) * W + k % kw) * C;
+}
+
+/* x (n, H, W, C) and a pooled (n, Ho, Wo, C) of one float dtype whose windows fit x. */
+static char pool_shapes(const Py_buffer *x, const Py_buffer *y, const Py_ssize_t *w)
+{
+    char kind = float_kind(x);
+    if (!kind || float_kind(y) != kind || x->ndim != 4 || y->ndim != 4 || x->buf == y->buf)
+        return 0;
+    if (x->shape[0] != y->shape[0] || x->shape[3] != y->shape[3] || y->shape[1] < 1 || y->shape[2] < 1)
+        return 0;
+    if (w[0] < 1 || w[1] < 1 || w[2] < 1 || w[3] < 1)
+        return 0;
+    if ((y->shape[1] - 1) * w[2] + w[0] > x->shape[1] || (y->shape[2] - 1) * w[3] + w[1] > x->shape[2])
+        return 0;
+    return kind;
+}
+
+PyDoc_STRVAR(maxpool_doc,
+             "maxpool(x, out, kh, kw, sh, sw) -> bool\n\n"
+             "out[n, i, j, c] = max over (u, v) of x[n, sh i + u, sw j + v, c] for x (n, H, W, C) and\n"
+             "out (n, Ho, Wo, C) of one float dtype. False when the arrays are not for it (nothing done) or\n"
+             "x holds a NaN (out is then to be written again).");
+
+static PyObject *maxpool(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "maxpool takes 6 arguments");
+        return NULL;
+    }
+    Py_ssize_t w[4];
+    if (!window_args(args + 2, w))
+        return NULL;
+    Py_buffer b[2];
+    int got = 0;
+    for (; got < 2; got++)
+        if (!get_buffer(args[got], &b[got], got == 1))
+            break;
+    char kind = got == 2 ? pool_shapes(&b[0], &b[1], w) : 0;
+    Py_ssize_t K = w[0] * w[1], off[MAX_WINDOW];
+    kind = K <= MAX_WINDOW ? kind : 0;
+    if (kind) {
+        Py_ssize_t n = b[0].shape[0], H = b[0].shape[1], W = b[0].shape[2], C = b[0].shape[3];
+        Py_ssize_t Ho = b[1].shape[1], Wo = b[1].shape[2];
+        window_offsets(off, w[0], w[1], W, C);
+        PyThreadState *ts = b[0].len / b[0].itemsize >= NOGIL_MIN ? PyEval_SaveThread() : NULL;
+        int nan = kind == 'f' ? maxpool_f4(n, H, W, C, Ho, Wo, K, off, w[2], w[3], b[0].buf, b[1].buf)
+                              : maxpool_f8(n, H, W, C, Ho, Wo, K, off, w[2], w[3], b[0].buf, b[1].buf);
+        if (ts)
+            PyEval_RestoreThread(ts);
+        if (nan)  /* np.maximum's NaN: the reference does it */
+            kind = 0;
+    }
+    release(b, got);
+    return PyBool_FromLong(kind != 0);
+}
+
 static PyMethodDef methods[] = {
     {"adam", (PyCFunction)(void (*)(void))adam, METH_FASTCALL, adam_doc},
     {"sigmoid_delta", (PyCFunction)(void (*)(void))sigmoid_delta, METH_FASTCALL, sigmoid_delta_doc},
     {"gather_scale", (PyCFunction)(void (*)(void))gather_scale, METH_FASTCALL, gather_scale_doc},
     {"shift_scale", (PyCFunction)(void (*)(void))shift_scale, METH_FASTCALL, shift_scale_doc},
     {"col2im", (PyCFunction)(void (*)(void))col2im, METH_FASTCALL, col2im_doc},
+    {"maxpool", (PyCFunction)(void (*)(void))maxpool, METH_FASTCALL, maxpool_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -14,7 +14,10 @@ row-major order on ties, as PyTorch):
     y[n, c, i, j] = x[n, c, s_h·i + u*, s_w·j + v*],  (u*, v*) = r[n, c, i, j]
     ∂C/∂x[n, c, s_h·i + u, s_w·j + v] += ∂C/∂y[n, c, i, j] · 1[(u, v) = r[n, c, i, j]]
 
-(δ is routed to the one input that won; where windows overlap, the sums add).
+(δ is routed to the one input that won; where windows overlap, the sums add). Max
+pooling's two passes are numpynn._kernels.maxpool and maxpool_backward: the NumPy
+reference walks the offsets as above; for the forward pass a C loop takes each window
+once, with the same bits.
 
 Average pooling: y = (1/(kh·kw)) Σ_{u,v} x[..., s_h·i + u, s_w·j + v], and each
 input gets ∂C/∂y / (kh·kw) from every window it is in.
@@ -26,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _parallel
+from .. import _kernels, _parallel
 from .base import Array, Layer, Shape, register_layer
 from .conv import nchw, nhwc, output_size, pair
 
@@ -91,14 +94,11 @@ class MaxPool2D(_Pool2D):
         m = self.buffer("max", (x.shape[0], Ho, Wo, C), x.dtype)
         self.x = nhwc(x)  # kept: backward finds each window's arg-max by comparing with m
         parts = _parallel.shards(x.shape[0], _parallel.IMAGE_SHARD)
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
 
         def shard(s: int) -> None:
             n = parts[s]
-            for k, view in self.offsets(self.x[n]):
-                if k == 0:
-                    np.copyto(m[n], view)
-                else:
-                    np.maximum(m[n], view, out=m[n])  # m = max over the window
+            _kernels.maxpool(self.x[n], m[n], kh, kw, sh, sw)  # m = max over the window
 
         _parallel.run(shard, len(parts))  # shards of IMAGE_SHARD samples on numpynn's threads
         self.max = m
@@ -114,31 +114,18 @@ class MaxPool2D(_Pool2D):
         dx = self.buffer("grad_x", (B, H, W, C), grad_y.dtype)
         overlapping = self.stride[0] < self.kernel_size[0] or self.stride[1] < self.kernel_size[1]
         clear = overlapping or self._uncovered()
-        free_all = self.buffer("free", shape, np.dtype(bool))  # windows whose arg-max is still to find
-        hit_all = self.buffer("hit", shape, np.dtype(bool))
-        routed_all = self.buffer("routed", shape, grad_y.dtype)
-        last = self.kernel_size[0] * self.kernel_size[1] - 1
+        scratch = (self.buffer("free", shape, np.dtype(bool)), self.buffer("hit", shape, np.dtype(bool)),
+                   self.buffer("routed", shape, grad_y.dtype))
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
         parts = _parallel.shards(B, _parallel.IMAGE_SHARD)
 
         def shard(s: int) -> None:
             n = parts[s]
             if clear:
                 dx[n] = 0
-            free, hit, routed, m, g_n = free_all[n], hit_all[n], routed_all[n], self.max[n], g[n]
-            for (k, x_k), (_, dx_k) in zip(self.offsets(self.x[n]), self.offsets(dx[n]), strict=True):
-                if k == 0:  # window element 0 wins where it is the max
-                    np.equal(x_k, m, out=hit)
-                    np.logical_not(hit, out=free)
-                elif k < last:  # element k wins where it is the max and no earlier one is (ties: the first)
-                    np.equal(x_k, m, out=hit)
-                    np.logical_and(hit, free, out=hit)
-                    np.greater(free, hit, out=free)  # free ← free ∧ ¬hit
-                else:  # the last element wins wherever no earlier one did
-                    hit = free
-                if overlapping:  # ∂C/∂x += ∂C/∂y where k won (an input may win several windows)
-                    dx_k += np.multiply(g_n, hit, out=routed)
-                else:  # ∂C/∂x = ∂C/∂y where k won, else 0
-                    np.multiply(g_n, hit, out=dx_k)
+            # ∂C/∂x: each window's ∂C/∂y to its first arg-max (ties: the first, as PyTorch)
+            _kernels.maxpool_backward(self.x[n], self.max[n], g[n], dx[n], kh, kw, sh, sw,
+                                      tuple(a[n] for a in scratch))
 
         _parallel.run(shard, len(parts))
         return nchw(dx)
