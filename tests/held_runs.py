@@ -29,7 +29,11 @@ import pytest
 #                          and flushed; writes by other means (os.write, native code) are not
 #                          seen, and the test then fails with "never reached" instead of passing
 _BOOTSTRAP = r"""
-import io, json, os, runpy, sys, builtins
+import io, json, os, runpy, signal, sys, builtins
+# Ctrl-C raises KeyboardInterrupt, as in a run started from a terminal, even where the test suite
+# itself was started with SIGINT ignored (a background job of a script, nohup), which the run
+# would otherwise inherit and keep: a test's SIGINT would then never arrive
+signal.signal(signal.SIGINT, signal.default_int_handler)
 say, wait = map(int, os.environ.pop("NUMPYNN_TEST_HOLD_FDS").split(","))
 kind, *where = json.loads(os.environ.pop("NUMPYNN_TEST_HOLD"))
 

@@ -87,6 +87,23 @@ def test_signal_saves_a_checkpoint_that_resumes_exactly(sig, code, word, hold, t
     np.testing.assert_array_equal(_resume(tmp_path), uninterrupted)
 
 
+def test_ctrl_c_reaches_the_run_when_the_suite_was_started_ignoring_it(tmp_path):
+    """A test suite started with SIGINT ignored (a background job of a script, nohup) passes that
+    on to the runs it starts, which would then never see the tests' Ctrl-C; the held runs
+    restore it, so the interruption tests hold wherever the suite runs."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the run inherits it when it starts
+    try:
+        with _first_run(["step", 1, 2], tmp_path) as run:
+            signal.signal(signal.SIGINT, previous)
+            run.held()
+            run.p.send_signal(signal.SIGINT)
+            err = run.end(timeout=120)  # a run that ignored it would wait here for good
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert run.p.returncode == 130, err
+    assert err.strip().splitlines()[-1].startswith("interrupted: checkpoint after epoch 0"), err
+
+
 def _kill_inside_a_write(run: HeldRun, folder: Path, old: int) -> None:
     """Kill the run held inside a checkpoint write; the checkpoint on disk must be a whole one:
     the old one (``old`` epochs) or the new one (``old + 1``); the interrupted write's

@@ -259,7 +259,8 @@ def maxpool_backward(x: Array, m: Array, grad_y: Array, out: Array, kh: int, kw:
     overlapping = sh < kh or sw < kw
     last = kh * kw - 1
     _, Ho, Wo, _ = m.shape
-    views = zip(_window_views(x, kh, kw, sh, sw, Ho, Wo), _window_views(out, kh, kw, sh, sw, Ho, Wo))
+    views = zip(_window_views(x, kh, kw, sh, sw, Ho, Wo), _window_views(out, kh, kw, sh, sw, Ho, Wo),
+                strict=True)
     for (k, x_k), (_, dx_k) in views:
         if k == last:  # the last element wins wherever no earlier one did (a 1×1 window's: everywhere)
             if k == 0:
