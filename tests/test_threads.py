@@ -45,11 +45,11 @@ def convnet_weights(digits, threads):
 def resnet_weights(digits, threads):
     x, y = digits
     net = models.resnet(seed=0, dtype="float32")
-    # 200 digits at batch 100: the convolutions', batch norms' and blocks' shards of 16 samples,
-    # the last one of 4; the batch norms' sums are added shard by shard, the blocks' sums element-wise
-    net.fit(x[:200], y[:200], epochs=1, batch_size=100, optimizer=nn.Adam(lr=1e-3), progress=False,
+    # 700 digits in one batch: the convolutions' shards of 16 samples (the last of 12), the batch
+    # norms' and blocks' of 512 and 188; the batch norms' sums are added shard by shard
+    net.fit(x[:700], y[:700], epochs=1, batch_size=700, optimizer=nn.Adam(lr=1e-3), progress=False,
             threads=threads)
-    return np.concatenate([net.params, net.state]), net.predict(x[:200])
+    return np.concatenate([net.params, net.state]), net.predict(x[:300])
 
 
 @pytest.mark.parametrize("train", [dense_weights, convnet_weights, resnet_weights],

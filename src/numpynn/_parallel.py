@@ -33,10 +33,11 @@ Who uses how many threads (at most ``threads()``, at most one per shard):
   (a batch of 64 to 512 is one shard: on 2 cores, shards of 128 made a batch of 256 take
   0.31 s an epoch of 20,000 rows on one thread and 0.44 s on two, against 0.16 s whole;
   ``benchmarks/compare.py --model mlp --batch-sizes 256 --threads 1,2``);
-- BatchNorm2D and Residual's own arithmetic (u = F(x) + S(x), σ(u) and their gradients) on
-  images: one shard per :data:`IMAGE_SHARD` samples; BatchNorm1D and Residual on rows: one
-  shard per :data:`DENSE_SHARD` rows (a batch of up to 512 rows is one shard). A batch norm's
-  sums over the batch are taken per shard and added in shard order, as ∇W is;
+- BatchNorm1D, BatchNorm2D and Residual's own arithmetic (u = F(x) + S(x), σ(u) and their
+  gradients): one shard per :data:`DENSE_SHARD` rows or samples, so a batch of up to 512 is
+  one shard, on the calling thread (shards of 16 images made the resnet slower on 2 threads:
+  short passes, and each costs a hand-off between threads). A batch norm's sums over the
+  batch are taken per shard and added in shard order, as ∇W is;
 - every other layer (Dropout, Flatten, LayerNorm, Sequential, GlobalAvgPool2D): the calling
   thread.
 

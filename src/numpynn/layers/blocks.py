@@ -157,12 +157,13 @@ class Residual(_Block):
                              "added (give a shortcut that maps the input to the block's shape)")
         return out
 
-    # The block's own arithmetic runs on the batch's fixed shards (numpynn._parallel): element-wise
-    # only, so the bits never depend on the shards or the thread count. Images keep the
-    # channels-last memory the convolutions and batch norms write (no transposing copies).
+    # The block's own arithmetic runs on the batch's fixed shards of 512 samples (numpynn._parallel;
+    # a batch of up to 512 is one shard, on the calling thread: shards of 16 images were no faster
+    # on 2 threads); element-wise only, so the bits never depend on the shards or the thread count.
+    # Images keep the channels-last memory the convolutions and batch norms write (no transposing
+    # copies into the next convolution).
     def _shards(self, t: Array) -> list[slice]:
-        size = _parallel.IMAGE_SHARD if t.ndim == 4 else _parallel.DENSE_SHARD
-        return _parallel.shards(t.shape[0], size)
+        return _parallel.shards(t.shape[0], _parallel.DENSE_SHARD)
 
     def _like(self, key: str, t: Array) -> Array:
         """A reusable buffer of t's shape; for images (B, C, H, W) a view of channels-last memory."""
