@@ -161,16 +161,19 @@ def pooled_by_definition(x, kh, kw, sh, sw, Ho, Wo, grad_y):
 @pytest.mark.parametrize("shape, kernel, stride", [((3, 8, 8, 16), (2, 2), (2, 2)), ((2, 24, 24, 1), (2, 2), (2, 2)),
                                                    ((2, 7, 9, 3), (3, 2), (3, 4)), ((2, 6, 6, 4), (3, 3), (1, 2)),
                                                    ((1, 5, 5, 2), (1, 1), (1, 1))])
-def test_maxpool_gives_the_reference_bits(compiled_backend, dtype, shape, kernel, stride):
+@pytest.mark.parametrize("nan", [False, True], ids=["numbers", "nan"])
+def test_maxpool_gives_the_reference_bits(compiled_backend, dtype, shape, kernel, stride, nan):
     """Max pooling and its backward (windows apart, with gaps, overlapping, 1×1), with ties
-    (values on a coarse grid) and NaNs: the C loops, the NumPy reference and a loop over the
-    definition agree to the bit."""
+    (values on a coarse grid, +0 beside -0) and, apart, NaNs (the C loop hands those to the
+    reference): the C loop, the NumPy reference and a loop over the definition agree to the bit."""
     (kh, kw), (sh, sw) = kernel, stride
     n, H, W, C = shape
     Ho, Wo = (H - kh) // sh + 1, (W - kw) // sw + 1
     rng = np.random.default_rng(sum(shape))
     x = rng.integers(-3, 4, shape).astype(dtype)  # many ties in a window
-    x[0, 0, 0, 0] = x[-1, -1, -1, -1] = np.nan
+    x[x == 0] = np.where(rng.random(int((x == 0).sum())) < 0.5, -0.0, 0.0)  # ties of +0 and -0 too
+    if nan:
+        x[0, 0, 0, 0] = x[-1, -1, -1, -1] = np.nan
     grad_y = rng.standard_normal((n, Ho, Wo, C)).astype(dtype)
     clear = sh < kh or sw < kw or (Ho - 1) * sh + kh < H or (Wo - 1) * sw + kw < W
 

@@ -184,7 +184,8 @@ CLONES static void col2im_f8(Py_ssize_t n, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssiz
 
 /* Max pooling, channels last: out[s, i, j, c] = the largest x[s, sh i + u, sw j + v, c] over the
  * window's elements (u, v) in row-major order, each step as np.maximum(out, x_k) takes it for
- * numbers: a >= b ? a : b. np.maximum keeps the first NaN it meets, which this select would not:
+ * numbers: a > b ? a : b (a tie gives b, as np.maximum does: max(+0, -0) is -0). np.maximum
+ * keeps the first NaN it meets, which this select would not:
  * the loop only notes that it met one (returns 1) and the caller then runs the reference. off[k]
  * is element k's offset in x from the window's corner. No branch in the loops over channels
  * (no select with a NaN test either: either one stops GCC from vectorising them). */
@@ -203,7 +204,7 @@ CLONES static void col2im_f8(Py_ssize_t n, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssiz
                     const T *restrict xk = corner + off[k];                      \
                     for (Py_ssize_t c = 0; c < C; c++) {                         \
                         T a = dst[c], b = xk[c];                                 \
-                        dst[c] = a >= b ? a : b;                                 \
+                        dst[c] = a > b ? a : b;                                  \
                         nan |= b != b;                                           \
                     }                                                            \
                 }                                                                \
