@@ -137,6 +137,41 @@ def test_col2im_gives_the_reference_bits(compiled_backend, dtype, shape, stride,
     np.testing.assert_array_equal(ref, by_definition)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout", ["rows", "channels-last", "strided"])
+@pytest.mark.parametrize("nan", [False, True], ids=["numbers", "nan"])
+def test_relu_and_its_delta_give_the_reference_bits(compiled_backend, dtype, layout, nan):
+    """ReLU and its delta on rows, on the (B, C, H, W) view of channels-last memory (the C loops
+    run in memory order) and on a strided view (the reference runs): with +0, −0, ties at 0 and,
+    apart, NaNs in z and in ∂C/∂a (the C forward hands a NaN to the reference): the C loops and
+    NumPy agree to the bit, and a = max(z, 0) element by element."""
+    rng = np.random.default_rng(7)
+    z = rng.integers(-3, 4, (4, 5, 6, 3)).astype(dtype)
+    z[z == 0] = np.where(rng.random(int((z == 0).sum())) < 0.5, -0.0, 0.0)
+    g = rng.standard_normal(z.shape).astype(dtype)
+    g[0, 0, 0] = -0.0
+    if nan:
+        z[1, 2, 3, 1] = g[2, 1, 0, 2] = np.nan
+    if layout == "channels-last":
+        z, g = z.transpose(0, 3, 1, 2), g.transpose(0, 3, 1, 2)  # (B, C, H, W) views, NHWC memory
+    elif layout == "strided":
+        z, g = z[:, ::2], g[:, ::2]
+
+    def run():
+        a = np.full_like(z, 9)
+        assert _kernels.relu(z, a) is a
+        d = g.copy(order="K")
+        assert _kernels.relu_delta(d, z) is d
+        return a, d
+
+    (a_ref, d_ref), (a_fused, d_fused) = both(run)
+    assert a_fused.tobytes(order="A") == a_ref.tobytes(order="A")
+    assert d_fused.tobytes(order="A") == d_ref.tobytes(order="A")
+    by_definition = np.array([np.maximum(v, dtype(0)) for v in z.ravel()], dtype).reshape(z.shape)
+    np.testing.assert_array_equal(a_ref, by_definition)
+    assert not np.signbit(a_ref[~np.isnan(a_ref)]).any()  # −0 gives +0, as np.maximum
+
+
 def pooled_by_definition(x, kh, kw, sh, sw, Ho, Wo, grad_y):
     """Max pooling and its ∂C/∂x one window at a time: the max, and ∂C/∂y to the first arg-max
     in row-major order (the last element where the max equals none, e.g. NaN), added up window

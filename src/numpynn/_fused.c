@@ -225,6 +225,46 @@ CLONES static int maxpool_f8(Py_ssize_t n, Py_ssize_t H, Py_ssize_t W, Py_ssize_
     MAXPOOL_LOOP(double)
 }
 
+/* ReLU, a = np.maximum(z, 0) for numbers: z > 0 ? z : 0 (so -0 gives +0, as np.maximum's tie gives
+ * its second operand). np.maximum keeps a NaN, which this select would not: the loop notes that it
+ * met one (returns 1) and the caller then runs the reference. */
+#define RELU_LOOP(T)                                                             \
+    int nan = 0;                                                                 \
+    for (Py_ssize_t i = 0; i < n; i++) {                                         \
+        T v = z[i];                                                              \
+        a[i] = v > 0 ? v : (T)0;                                                 \
+        nan |= v != v;                                                           \
+    }                                                                            \
+    return nan;
+
+CLONES static int relu_f4(Py_ssize_t n, const float *z, float *a)
+{
+    RELU_LOOP(float)
+}
+
+CLONES static int relu_f8(Py_ssize_t n, const double *z, double *a)
+{
+    RELU_LOOP(double)
+}
+
+/* delta = dC/da * (z > 0), over dC/da: the reference's np.multiply(g, z > 0), the flag as 1 or 0
+ * (written as a select of 1 or 0, which GCC vectorises; a cast of the comparison it does not) */
+#define RELU_DELTA_LOOP(T)                                                       \
+    for (Py_ssize_t i = 0; i < n; i++) {                                         \
+        T flag = z[i] > 0 ? (T)1 : (T)0;                                         \
+        g[i] = g[i] * flag;                                                      \
+    }
+
+CLONES static void relu_delta_f4(Py_ssize_t n, float *restrict g, const float *restrict z)
+{
+    RELU_DELTA_LOOP(float)
+}
+
+CLONES static void relu_delta_f8(Py_ssize_t n, double *restrict g, const double *restrict z)
+{
+    RELU_DELTA_LOOP(double)
+}
+
 /* --- arguments --------------------------------------------------------------------------- */
 
 /* A C-contiguous buffer of the object; 0 (and no error set) when it has none. */
@@ -354,6 +394,70 @@ static PyObject *sigmoid_delta(PyObject *self, PyObject *const *args, Py_ssize_t
             sigmoid_delta_f4(n, b[0].buf, b[1].buf);
         else
             sigmoid_delta_f8(n, b[0].buf, b[1].buf);
+        if (ts)
+            PyEval_RestoreThread(ts);
+    }
+    release(b, got);
+    return PyBool_FromLong(ok);
+}
+
+PyDoc_STRVAR(relu_doc,
+             "relu(z, a) -> bool\n\n"
+             "a = max(z, 0) for z and a of one shape and float dtype (not the same array). False when\n"
+             "the arrays are not for it (nothing done) or z holds a NaN (a is then to be written again).");
+
+static PyObject *relu(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "relu takes 2 arguments");
+        return NULL;
+    }
+    Py_buffer b[2];
+    int got = 0;
+    for (; got < 2; got++)
+        if (!get_buffer(args[got], &b[got], got == 1))
+            break;
+    int ok = got == 2;
+    char kind = ok ? float_kind(&b[0]) : 0;
+    ok = ok && kind && float_kind(&b[1]) == kind && same_shape(&b[0], &b[1]) && b[0].buf != b[1].buf;
+    if (ok) {
+        Py_ssize_t n = b[0].len / b[0].itemsize;
+        PyThreadState *ts = n >= NOGIL_MIN ? PyEval_SaveThread() : NULL;
+        int nan = kind == 'f' ? relu_f4(n, b[0].buf, b[1].buf) : relu_f8(n, b[0].buf, b[1].buf);
+        if (ts)
+            PyEval_RestoreThread(ts);
+        ok = !nan;  /* np.maximum's NaN: the reference does it */
+    }
+    release(b, got);
+    return PyBool_FromLong(ok);
+}
+
+PyDoc_STRVAR(relu_delta_doc,
+             "relu_delta(g, z) -> bool\n\n"
+             "g <- g * (z > 0) in place; g and z of one shape and float dtype.\n"
+             "False (and nothing done) when the arrays are not for it.");
+
+static PyObject *relu_delta(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "relu_delta takes 2 arguments");
+        return NULL;
+    }
+    Py_buffer b[2];
+    int got = 0;
+    for (; got < 2; got++)
+        if (!get_buffer(args[got], &b[got], got == 0))
+            break;
+    int ok = got == 2;
+    char kind = ok ? float_kind(&b[0]) : 0;
+    ok = ok && kind && float_kind(&b[1]) == kind && same_shape(&b[0], &b[1]);
+    if (ok) {
+        Py_ssize_t n = b[0].len / b[0].itemsize;
+        PyThreadState *ts = n >= NOGIL_MIN ? PyEval_SaveThread() : NULL;
+        if (kind == 'f')
+            relu_delta_f4(n, b[0].buf, b[1].buf);
+        else
+            relu_delta_f8(n, b[0].buf, b[1].buf);
         if (ts)
             PyEval_RestoreThread(ts);
     }
@@ -574,6 +678,8 @@ static PyObject *maxpool(PyObject *self, PyObject *const *args, Py_ssize_t nargs
 static PyMethodDef methods[] = {
     {"adam", (PyCFunction)(void (*)(void))adam, METH_FASTCALL, adam_doc},
     {"sigmoid_delta", (PyCFunction)(void (*)(void))sigmoid_delta, METH_FASTCALL, sigmoid_delta_doc},
+    {"relu", (PyCFunction)(void (*)(void))relu, METH_FASTCALL, relu_doc},
+    {"relu_delta", (PyCFunction)(void (*)(void))relu_delta, METH_FASTCALL, relu_delta_doc},
     {"gather_scale", (PyCFunction)(void (*)(void))gather_scale, METH_FASTCALL, gather_scale_doc},
     {"shift_scale", (PyCFunction)(void (*)(void))shift_scale, METH_FASTCALL, shift_scale_doc},
     {"col2im", (PyCFunction)(void (*)(void))col2im, METH_FASTCALL, col2im_doc},

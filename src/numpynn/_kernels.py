@@ -5,7 +5,8 @@
   ``numpynn._fused``, from ``_fused.c``), so each element is read and written once
   instead of once per ufunc pass: the Adam update (about 4x faster here on the
   110,000 parameters of 784-128-64-10), the sigmoid delta, uint8 pixels
-  gathered (or shifted) and scaled to floats, col2im, and max pooling's forward pass
+  gathered (or shifted) and scaled to floats, ReLU and its delta (about 3.5x and 2.5x
+  faster than np.maximum and the product with a flag array), col2im, and max pooling's forward pass
   (about 2.5x faster than its four ufunc passes on a 16-sample shard of the convnet's
   first pool; a NaN sends it to the reference, whose np.maximum keeps the first NaN it
   meets). The package's own build compiles it at
@@ -171,6 +172,38 @@ def adam_update(
     np.divide(m, g, out=g)
     g *= s
     params -= g
+
+
+def _in_memory_order(*arrays: Array) -> tuple[Array, ...] | None:
+    """1-D views of arrays of one shape and one layout, their elements in memory order (e.g. the
+    (B, C, H, W) view of channels-last memory), for an element-wise C loop; None where they are
+    laid out differently or do not fill one block of memory."""
+    first = arrays[0]
+    if any(a.shape != first.shape or a.strides != first.strides for a in arrays[1:]):
+        return None
+    axes = sorted(range(first.ndim), key=lambda i: -abs(first.strides[i]))
+    views = tuple(a.transpose(axes) for a in arrays)
+    if not views[0].flags.c_contiguous:
+        return None
+    return tuple(v.reshape(-1) for v in views)
+
+
+def relu(z: Array, out: Array) -> Array:
+    """a = max(z, 0) into ``out``, as ``np.maximum(z, 0)``: −0 gives +0, a NaN stays; returns ``out``.
+    The C loop is about 3.5x faster on a batch norm's 802,816 values; a NaN sends it to the reference."""
+    flat = _in_memory_order(z, out) if _fast is not None and z is not out else None
+    if flat is not None and _fast.relu(*flat):
+        return out
+    return np.maximum(z, 0, out=out)
+
+
+def relu_delta(grad_a: Array, z: Array) -> Array:
+    """δ = ∂C/∂a ⊙ 1[z > 0], written over ``grad_a`` (a product with the 0/1 flag, not a masked
+    assignment: about 15x faster, and −0 and NaN as the product gives them); returns ``grad_a``."""
+    flat = _in_memory_order(grad_a, z) if _fast is not None else None
+    if flat is not None and _fast.relu_delta(*flat):
+        return grad_a
+    return np.multiply(grad_a, z > 0, out=grad_a)
 
 
 def gather_scale(x: Array, rows: Array, scale: float, out: Array) -> Array:

@@ -136,14 +136,14 @@ class ReLU(Activation):
     init = "he"
 
     def forward(self, z: Array, out: Array | None = None) -> Array:
-        return np.maximum(z, 0, out=out)
+        return _kernels.relu(z, np.empty_like(z) if out is None else out)  # a = max(z, 0)
 
     def derivative(self, z: Array, a: Array) -> Array:
         return (z > 0).astype(z.dtype)
 
     def delta(self, grad_a: Array, z: Array, a: Array) -> Array:
         # δ = ∂C/∂a ⊙ 1[z > 0] (a product, not a masked assignment: about 15x faster)
-        return np.multiply(grad_a, z > 0, out=grad_a)
+        return _kernels.relu_delta(grad_a, z)
 
     def to_onnx(self, graph: Any, z: str) -> str:
         return graph.node("Relu", [z])
