@@ -373,10 +373,16 @@ PyDoc_STRVAR(sigmoid_delta_doc,
              "g <- (g * a) * (1 - a) in place; g and a of one shape and float dtype.\n"
              "False (and nothing done) when the arrays are not for it.");
 
-static PyObject *sigmoid_delta(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+/* The loops that update g in place from another array of its shape: sigmoid_delta, relu_delta. */
+typedef void (*pair_f4)(Py_ssize_t, float *, const float *);
+typedef void (*pair_f8)(Py_ssize_t, double *, const double *);
+
+/* g <- f(g, other) in place, g and other of one shape and float dtype; False (nothing done) when the
+ * arrays are not for it. */
+static PyObject *in_place_pair(PyObject *const *args, Py_ssize_t nargs, const char *name, pair_f4 f4, pair_f8 f8)
 {
     if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "sigmoid_delta takes 2 arguments");
+        PyErr_Format(PyExc_TypeError, "%s takes 2 arguments", name);
         return NULL;
     }
     Py_buffer b[2];
@@ -391,14 +397,19 @@ static PyObject *sigmoid_delta(PyObject *self, PyObject *const *args, Py_ssize_t
         Py_ssize_t n = b[0].len / b[0].itemsize;
         PyThreadState *ts = n >= NOGIL_MIN ? PyEval_SaveThread() : NULL;
         if (kind == 'f')
-            sigmoid_delta_f4(n, b[0].buf, b[1].buf);
+            f4(n, b[0].buf, b[1].buf);
         else
-            sigmoid_delta_f8(n, b[0].buf, b[1].buf);
+            f8(n, b[0].buf, b[1].buf);
         if (ts)
             PyEval_RestoreThread(ts);
     }
     release(b, got);
     return PyBool_FromLong(ok);
+}
+
+static PyObject *sigmoid_delta(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return in_place_pair(args, nargs, "sigmoid_delta", sigmoid_delta_f4, sigmoid_delta_f8);
 }
 
 PyDoc_STRVAR(relu_doc,
@@ -439,30 +450,7 @@ PyDoc_STRVAR(relu_delta_doc,
 
 static PyObject *relu_delta(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "relu_delta takes 2 arguments");
-        return NULL;
-    }
-    Py_buffer b[2];
-    int got = 0;
-    for (; got < 2; got++)
-        if (!get_buffer(args[got], &b[got], got == 0))
-            break;
-    int ok = got == 2;
-    char kind = ok ? float_kind(&b[0]) : 0;
-    ok = ok && kind && float_kind(&b[1]) == kind && same_shape(&b[0], &b[1]);
-    if (ok) {
-        Py_ssize_t n = b[0].len / b[0].itemsize;
-        PyThreadState *ts = n >= NOGIL_MIN ? PyEval_SaveThread() : NULL;
-        if (kind == 'f')
-            relu_delta_f4(n, b[0].buf, b[1].buf);
-        else
-            relu_delta_f8(n, b[0].buf, b[1].buf);
-        if (ts)
-            PyEval_RestoreThread(ts);
-    }
-    release(b, got);
-    return PyBool_FromLong(ok);
+    return in_place_pair(args, nargs, "relu_delta", relu_delta_f4, relu_delta_f8);
 }
 
 PyDoc_STRVAR(gather_scale_doc,
