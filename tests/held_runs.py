@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -34,6 +35,8 @@ import io, json, os, runpy, signal, sys, builtins
 # itself was started with SIGINT ignored (a background job of a script, nohup), which the run
 # would otherwise inherit and keep: a test's SIGINT would then never arrive
 signal.signal(signal.SIGINT, signal.default_int_handler)
+# a run that does not end after the test's signal is asked (SIGUSR1) to print every thread's stack
+import faulthandler; faulthandler.register(signal.SIGUSR1, all_threads=True)
 say, wait = map(int, os.environ.pop("NUMPYNN_TEST_HOLD_FDS").split(","))
 kind, *where = json.loads(os.environ.pop("NUMPYNN_TEST_HOLD"))
 
@@ -125,8 +128,19 @@ class HeldRun:
         return said.decode().strip()
 
     def end(self, timeout: float = 300.0) -> str:
-        """Wait for the run to end (after a signal, a kill or a release); its stderr."""
-        _, err = self.p.communicate(timeout=timeout)
+        """Wait for the run to end (after a signal, a kill or a release); its stderr. A run still
+        going after ``timeout`` is a failure that shows where each of its threads stood."""
+        try:
+            _, err = self.p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.p.send_signal(signal.SIGUSR1)  # faulthandler: every thread's stack to stderr
+            try:
+                self.p.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+            self.p.kill()
+            _, err = self.p.communicate()  # all of stderr: a retried communicate loses nothing
+            pytest.fail(f"the run did not end within {timeout:.0f} s; its stderr and threads:\n{err}")
         return err
 
     def close(self) -> None:
