@@ -255,7 +255,7 @@ def col2im(grad_col: Array, out: Array, sh: int, sw: int) -> Array:
     return out
 
 
-def _window_views(x: Array, kh: int, kw: int, sh: int, sw: int, Ho: int, Wo: int) -> Any:
+def window_views(x: Array, kh: int, kw: int, sh: int, sw: int, Ho: int, Wo: int) -> Any:
     """(k, x[:, u : u + sh·Ho : sh, v : v + sw·Wo : sw, :]) for each window element (u, v),
     k = u·kw + v in row-major order: strided views (n, Ho, Wo, C) of channels-last x."""
     for u in range(kh):
@@ -270,7 +270,7 @@ def maxpool(x: Array, out: Array, kh: int, kw: int, sh: int, sw: int) -> Array:
     if _fast is not None and _fast.maxpool(x, out, kh, kw, sh, sw):
         return out
     _, Ho, Wo, _ = out.shape
-    for k, x_k in _window_views(x, kh, kw, sh, sw, Ho, Wo):
+    for k, x_k in window_views(x, kh, kw, sh, sw, Ho, Wo):
         if k == 0:
             np.copyto(out, x_k)
         else:
@@ -292,7 +292,7 @@ def maxpool_backward(x: Array, m: Array, grad_y: Array, out: Array, kh: int, kw:
     overlapping = sh < kh or sw < kw
     last = kh * kw - 1
     _, Ho, Wo, _ = m.shape
-    views = zip(_window_views(x, kh, kw, sh, sw, Ho, Wo), _window_views(out, kh, kw, sh, sw, Ho, Wo),
+    views = zip(window_views(x, kh, kw, sh, sw, Ho, Wo), window_views(out, kh, kw, sh, sw, Ho, Wo),
                 strict=True)
     for (k, x_k), (_, dx_k) in views:
         if k == last:  # the last element wins wherever no earlier one did (a 1×1 window's: everywhere)

@@ -64,12 +64,11 @@ class _Pool2D(Layer):
         return (C, Ho, Wo)
 
     def offsets(self, x: Array) -> Any:
-        """(k, window element (u, v) of every window): kh·kw strided views (B, Ho, Wo, C)."""
+        """(k, window element (u, v) of every window): kh·kw strided views (B, Ho, Wo, C), as the
+        max-pool kernels walk them (numpynn._kernels.window_views)."""
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         _, Ho, Wo = self.output_shape
-        for u in range(kh):
-            for v in range(kw):
-                yield u * kw + v, x[:, u : u + sh * Ho : sh, v : v + sw * Wo : sw, :]
+        return _kernels.window_views(x, kh, kw, sh, sw, Ho, Wo)
 
     def _uncovered(self) -> bool:
         """True if some inputs lie in no window (gaps between windows, or a remainder at the edge)."""
