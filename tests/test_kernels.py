@@ -227,6 +227,45 @@ def test_maxpool_gives_the_reference_bits(compiled_backend, dtype, shape, kernel
     np.testing.assert_array_equal(dx_ref, dx_def)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rows, width, c0, c1", [(64, 3136, 0, 3136), (64, 3136, 1568, 3136), (7, 33, 3, 20),
+                                                 (1, 5, 0, 5), (300, 16, 0, 16), (5, 9, 4, 4)])
+@pytest.mark.parametrize("special", [False, True], ids=["numbers", "zeros-nan-inf"])
+def test_batch_norm_passes_give_the_reference_bits(compiled_backend, dtype, rows, width, c0, c1, special):
+    """The five passes of batch normalization over a block of columns (numpynn.layers.norm): C and
+    reference give the same bits, write only inside the block, and sum each column in row order."""
+    rng = np.random.default_rng(rows * width + c0)
+    x, g, mu, scale, gamma, beta, mg, mgx = (rng.standard_normal(shape).astype(dtype) for shape in
+                                             [(rows, width)] * 2 + [(width,)] * 6)
+    if special:  # a column of −0 (its sum is +0, as from NumPy's identity), a NaN and an infinity
+        x[:, 0], g[:, 0] = dtype(-0.0), dtype(-0.0)
+        x[0, -1], g[-1, -1], scale[-1] = np.nan, np.inf, dtype(-0.0)
+
+    def run():
+        sums, sq, s, sx = (np.full(width, 7, dtype) for _ in range(4))
+        xc, z, out, scratch = (np.full((rows, width), 7, dtype) for _ in range(4))
+        _kernels.column_sums(x, sums, c0, c1)
+        _kernels.centre(x, xc, mu, sq, c0, c1, scratch)
+        _kernels.normalize(xc, z, scale, gamma, beta, c0, c1)
+        _kernels.grad_sums(g, xc, s, sx, c0, c1, scratch)
+        _kernels.input_grad(g, xc, mg, mgx, scale, out, c0, c1)
+        return sums, sq, xc, z, s, sx, out
+
+    ref, fused = both(run)
+    for name, r, f in zip(["sums", "squares", "xhat", "z", "Σg", "Σg·x̂", "∂C/∂x"], ref, fused, strict=True):
+        np.testing.assert_array_equal(f, r, err_msg=name)  # a NaN where the other has one (its sign
+        assert (np.signbit(f) == np.signbit(r))[~np.isnan(r)].all(), name  # bit may differ), ±0 kept
+        outside = np.ones(f.shape[-1], bool)
+        outside[c0:c1] = False
+        assert (f[..., outside] == 7).all(), name  # nothing written outside the block
+    # each column summed in row order, from 0: ((0 + x_0) + x_1) + …
+    by_definition = np.zeros(width, dtype)
+    for r in range(rows):
+        by_definition += x[r]
+    np.testing.assert_array_equal(ref[0][c0:c1], by_definition[c0:c1])
+    assert (np.signbit(ref[0][c0:c1]) == np.signbit(by_definition[c0:c1])).all()
+
+
 def test_what_the_c_loops_do_not_take_falls_back_to_numpy(compiled_backend):
     """Views that are not contiguous, mixed or integer dtypes, an index out of range: the
     NumPy reference does the work (and raises what NumPy raises)."""

@@ -15,6 +15,7 @@
 #include <Python.h>
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 /* One copy of each loop per instruction set, chosen when the module loads (GCC on
  * x86-64 Linux); elsewhere the compiler's default target. */
@@ -264,6 +265,77 @@ CLONES static void relu_delta_f8(Py_ssize_t n, double *restrict g, const double 
 {
     RELU_DELTA_LOOP(double)
 }
+
+
+/* Batch normalization's passes over the columns [c0, c1) of "wide rows" (rows, width), C-contiguous:
+ * every column's statistics are sums over all the rows, taken in row order, so a block of columns is a
+ * whole piece of work and the bits do not depend on how the columns are split. Matrices m[0], m[1], ...
+ * (rows, width) and vectors v[0], ... (width,) in the order of the Python arguments. Each sum starts at
+ * 0, as NumPy's np.add.reduce starts at its identity. */
+#define COLUMNS_FOR(body)                                                        \
+    for (Py_ssize_t r = 0; r < rows; r++) {                                      \
+        Py_ssize_t o = r * width;                                                \
+        for (Py_ssize_t c = c0; c < c1; c++) {                                   \
+            body                                                                 \
+        }                                                                        \
+    }
+#define ZERO(vec) for (Py_ssize_t c = c0; c < c1; c++) vec[c] = 0;
+
+/* out = sum over rows of x */
+#define COLUMN_SUMS(T)                                                           \
+    const T *restrict x = m[0];                                                  \
+    T *restrict out = v[0];                                                      \
+    ZERO(out)                                                                    \
+    COLUMNS_FOR(out[c] = out[c] + x[o + c];)
+
+/* xc = x - mu;  sq = sum over rows of xc^2 */
+#define CENTRE(T)                                                                \
+    const T *restrict x = m[0];                                                  \
+    T *restrict xc = m[1];                                                       \
+    const T *restrict mu = v[0];                                                 \
+    T *restrict sq = v[1];                                                       \
+    ZERO(sq)                                                                     \
+    COLUMNS_FOR(T d = x[o + c] - mu[c]; xc[o + c] = d; T q = d * d; sq[c] = sq[c] + q;)
+
+/* xhat <- xhat * scale;  z = xhat * gamma + beta */
+#define NORMALIZE(T)                                                             \
+    T *restrict xhat = m[0];                                                     \
+    T *restrict z = m[1];                                                        \
+    const T *restrict scale = v[0], *restrict gamma = v[1], *restrict beta = v[2]; \
+    COLUMNS_FOR(T h = xhat[o + c] * scale[c]; xhat[o + c] = h; T p = h * gamma[c]; z[o + c] = p + beta[c];)
+
+/* s = sum over rows of g;  sx = sum over rows of g * xhat */
+#define GRAD_SUMS(T)                                                             \
+    const T *restrict g = m[0], *restrict xhat = m[1];                           \
+    T *restrict s = v[0], *restrict sx = v[1];                                   \
+    ZERO(s)                                                                      \
+    ZERO(sx)                                                                     \
+    COLUMNS_FOR(T gi = g[o + c]; s[c] = s[c] + gi; T p = gi * xhat[o + c]; sx[c] = sx[c] + p;)
+
+/* out = (g - ((xhat * mean_gx) + mean_g)) * scale */
+#define INPUT_GRAD(T)                                                            \
+    const T *restrict g = m[0], *restrict xhat = m[1];                           \
+    const T *restrict mean_g = v[0], *restrict mean_gx = v[1], *restrict scale = v[2]; \
+    T *restrict out = m[2];                                                      \
+    COLUMNS_FOR(T t = xhat[o + c] * mean_gx[c]; t = t + mean_g[c]; t = g[o + c] - t; out[o + c] = t * scale[c];)
+
+#define COLUMNS_KERNEL(name, BODY)                                               \
+    CLONES static void name##_f4(Py_ssize_t rows, Py_ssize_t width, Py_ssize_t c0, Py_ssize_t c1, \
+                                 void **m, void **v)                             \
+    {                                                                            \
+        BODY(float)                                                              \
+    }                                                                            \
+    CLONES static void name##_f8(Py_ssize_t rows, Py_ssize_t width, Py_ssize_t c0, Py_ssize_t c1, \
+                                 void **m, void **v)                             \
+    {                                                                            \
+        BODY(double)                                                             \
+    }
+
+COLUMNS_KERNEL(column_sums, COLUMN_SUMS)
+COLUMNS_KERNEL(centre, CENTRE)
+COLUMNS_KERNEL(normalize, NORMALIZE)
+COLUMNS_KERNEL(grad_sums, GRAD_SUMS)
+COLUMNS_KERNEL(input_grad, INPUT_GRAD)
 
 /* --- arguments --------------------------------------------------------------------------- */
 
@@ -663,6 +735,80 @@ static PyObject *maxpool(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     return PyBool_FromLong(kind != 0);
 }
 
+
+/* The batch-norm passes share one wrapper: `roles` names each array argument, 'M' a matrix (rows, width)
+ * or 'v' a vector (width,), and `writes` marks those written ('w'); then come c0 and c1. All of one
+ * float dtype, C-contiguous, apart from each other; False (nothing done) when they are not for it. */
+typedef void (*columns_fn)(Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t, void **, void **);
+
+static PyObject *columns_call(PyObject *const *args, Py_ssize_t nargs, const char *name, const char *roles,
+                              const char *writes, columns_fn f4, columns_fn f8)
+{
+    int k = (int)strlen(roles);
+    if (nargs != k + 2) {
+        PyErr_Format(PyExc_TypeError, "%s takes %d arguments", name, k + 2);
+        return NULL;
+    }
+    Py_ssize_t c0 = PyLong_AsSsize_t(args[k]), c1 = PyLong_AsSsize_t(args[k + 1]);
+    if ((c0 == -1 || c1 == -1) && PyErr_Occurred())
+        return NULL;
+    Py_buffer b[6];
+    void *m[6], *v[6];
+    int got = 0, nm = 0, nv = 0;
+    for (; got < k; got++)
+        if (!get_buffer(args[got], &b[got], writes[got] == 'w'))
+            break;
+    int ok = got == k;
+    char kind = ok ? float_kind(&b[0]) : 0;
+    Py_ssize_t rows = 0, width = 0;
+    for (int i = 0; ok && i < k; i++) {
+        ok = float_kind(&b[i]) == kind && b[i].ndim == (roles[i] == 'M' ? 2 : 1);
+        if (ok && roles[i] == 'M' && !nm) {
+            rows = b[i].shape[0];
+            width = b[i].shape[1];
+        }
+        if (ok && roles[i] == 'M') {
+            ok = b[i].shape[0] == rows && b[i].shape[1] == width;
+            m[nm++] = b[i].buf;
+        } else if (ok) {
+            v[nv++] = b[i].buf;
+        }
+        for (int j = 0; ok && j < i; j++)
+            ok = b[i].buf != b[j].buf;
+    }
+    for (int i = 0; ok && i < k; i++)
+        ok = roles[i] == 'M' || b[i].shape[0] == width;
+    ok = ok && kind && 0 <= c0 && c0 <= c1 && c1 <= width;
+    if (ok) {
+        PyThreadState *ts = rows * (c1 - c0) >= NOGIL_MIN ? PyEval_SaveThread() : NULL;
+        (kind == 'f' ? f4 : f8)(rows, width, c0, c1, m, v);
+        if (ts)
+            PyEval_RestoreThread(ts);
+    }
+    release(b, got);
+    return PyBool_FromLong(ok);
+}
+
+#define COLUMNS_FUNCTION(name, roles, writes, doc)                                           \
+    PyDoc_STRVAR(name##_doc, doc);                                                           \
+    static PyObject *name(PyObject *self, PyObject *const *args, Py_ssize_t nargs)           \
+    {                                                                                        \
+        return columns_call(args, nargs, #name, roles, writes, name##_f4, name##_f8);        \
+    }
+
+COLUMNS_FUNCTION(column_sums, "Mv", "-w",
+                 "column_sums(x, out, c0, c1) -> bool\n\nout[c] = sum over rows of x[r, c], c0 <= c < c1.")
+COLUMNS_FUNCTION(centre, "MMvv", "-w-w",
+                 "centre(x, xc, mu, sq, c0, c1) -> bool\n\nxc = x - mu; sq[c] = sum over rows of xc[r, c]^2.")
+COLUMNS_FUNCTION(normalize, "MMvvv", "ww---",
+                 "normalize(xhat, z, scale, gamma, beta, c0, c1) -> bool\n\n"
+                 "xhat <- xhat * scale; z = xhat * gamma + beta.")
+COLUMNS_FUNCTION(grad_sums, "MMvv", "--ww",
+                 "grad_sums(g, xhat, s, sx, c0, c1) -> bool\n\ns = sum over rows of g; sx = of g * xhat.")
+COLUMNS_FUNCTION(input_grad, "MMvvvM", "-----w",
+                 "input_grad(g, xhat, mean_g, mean_gx, scale, out, c0, c1) -> bool\n\n"
+                 "out = (g - (xhat * mean_gx + mean_g)) * scale.")
+
 static PyMethodDef methods[] = {
     {"adam", (PyCFunction)(void (*)(void))adam, METH_FASTCALL, adam_doc},
     {"sigmoid_delta", (PyCFunction)(void (*)(void))sigmoid_delta, METH_FASTCALL, sigmoid_delta_doc},
@@ -672,6 +818,11 @@ static PyMethodDef methods[] = {
     {"shift_scale", (PyCFunction)(void (*)(void))shift_scale, METH_FASTCALL, shift_scale_doc},
     {"col2im", (PyCFunction)(void (*)(void))col2im, METH_FASTCALL, col2im_doc},
     {"maxpool", (PyCFunction)(void (*)(void))maxpool, METH_FASTCALL, maxpool_doc},
+    {"column_sums", (PyCFunction)(void (*)(void))column_sums, METH_FASTCALL, column_sums_doc},
+    {"centre", (PyCFunction)(void (*)(void))centre, METH_FASTCALL, centre_doc},
+    {"normalize", (PyCFunction)(void (*)(void))normalize, METH_FASTCALL, normalize_doc},
+    {"grad_sums", (PyCFunction)(void (*)(void))grad_sums, METH_FASTCALL, grad_sums_doc},
+    {"input_grad", (PyCFunction)(void (*)(void))input_grad, METH_FASTCALL, input_grad_doc},
     {NULL, NULL, 0, NULL},
 };
 

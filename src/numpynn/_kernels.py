@@ -311,3 +311,67 @@ def maxpool_backward(x: Array, m: Array, grad_y: Array, out: Array, kh: int, kw:
         else:  # ∂C/∂x = ∂C/∂y where k won, else ∂C/∂y·0
             np.multiply(grad_y, hit, out=dx_k)
     return out
+
+
+# --- batch normalization, a block of columns at a time --------------------------------------------
+# The passes over "wide rows" x (rows, width) that batch normalization makes (numpynn.layers.norm),
+# each on the columns c0 ≤ c < c1 only: a column's statistics are sums over all the rows, added in
+# row order, so a block of columns is a whole piece of work, and the bits do not depend on how the
+# columns are split among threads. Matrices (rows, width) and vectors (width,), C-contiguous, of
+# one dtype.
+
+
+def column_sums(x: Array, out: Array, c0: int, c1: int) -> Array:
+    """out[c] = Σ_rows x[r, c]; returns ``out``."""
+    if _fast is None or not _fast.column_sums(x, out, c0, c1):
+        np.add.reduce(x[:, c0:c1], axis=0, out=out[c0:c1])
+    return out
+
+
+def centre(x: Array, xc: Array, mu: Array, sq: Array, c0: int, c1: int, scratch: Array) -> Array:
+    """xc = x − μ and sq[c] = Σ_rows xc[r, c]² (``scratch``, a matrix, holds the squares in the
+    reference); returns ``sq``."""
+    if _fast is not None and _fast.centre(x, xc, mu, sq, c0, c1):
+        return sq
+    xc, b = xc[:, c0:c1], slice(c0, c1)
+    np.subtract(x[:, b], mu[b], out=xc)  # x − μ_B
+    np.multiply(xc, xc, out=scratch[:, b])  # (x − μ_B)²
+    np.add.reduce(scratch[:, b], axis=0, out=sq[b])  # Σ (x − μ_B)²
+    return sq
+
+
+def normalize(xhat: Array, z: Array, scale: Array, gamma: Array, beta: Array, c0: int, c1: int) -> Array:
+    """x̂ ← (x − μ)·(1/σ) in place (``xhat`` holds x − μ), then z = γ x̂ + β; returns ``z``."""
+    if _fast is not None and _fast.normalize(xhat, z, scale, gamma, beta, c0, c1):
+        return z
+    b = slice(c0, c1)
+    xhat, z = xhat[:, b], z[:, b]
+    xhat *= scale[b]  # x̂ = (x − μ)/σ
+    np.multiply(xhat, gamma[b], out=z)  # z = γ x̂ + β
+    z += beta[b]
+    return z
+
+
+def grad_sums(g: Array, xhat: Array, s: Array, sx: Array, c0: int, c1: int, scratch: Array) -> None:
+    """s[c] = Σ_rows g[r, c] and sx[c] = Σ_rows g[r, c]·x̂[r, c] (``scratch`` holds the products in
+    the reference)."""
+    if _fast is not None and _fast.grad_sums(g, xhat, s, sx, c0, c1):
+        return
+    b = slice(c0, c1)
+    np.add.reduce(g[:, b], axis=0, out=s[b])  # Σ g
+    np.multiply(g[:, b], xhat[:, b], out=scratch[:, b])
+    np.add.reduce(scratch[:, b], axis=0, out=sx[b])  # Σ g ⊙ x̂
+
+
+def input_grad(g: Array, xhat: Array, mean_g: Array, mean_gx: Array, scale: Array, out: Array,
+               c0: int, c1: int) -> Array:
+    """∂C/∂x = (γ/σ_B)·(g − mean(g) − x̂·mean(g ⊙ x̂)) into ``out`` (``scale`` = γ/σ_B); returns it."""
+    if _fast is not None and _fast.input_grad(g, xhat, mean_g, mean_gx, scale, out, c0, c1):
+        return out
+    b = slice(c0, c1)
+    grad_x = out[:, b]
+    np.multiply(xhat[:, b], mean_gx[b], out=grad_x)  # x̂·mean(g ⊙ x̂)
+    grad_x += mean_g[b]  # + mean(g)
+    np.subtract(g[:, b], grad_x, out=grad_x)  # g − mean(g) − x̂·mean(g ⊙ x̂)
+    grad_x *= scale[b]  # · γ/σ_B
+    return out

@@ -11,7 +11,8 @@ Same seed, same bits, any thread count. The result never depends on how many thr
 - a layer's shards are fixed by the batch size and a constant of the layer alone
   (:data:`IMAGE_SHARD` samples for convolutions and pooling, :data:`DENSE_SHARD` rows for
   dense layers), never by the thread count; the thread count only says how many of them
-  run at once;
+  run at once (a batch norm splits its columns instead, by the thread count: a column's sums
+  never mix with another column's, so how they are split changes no bit);
 - each shard writes its own rows of the outputs, and its own partial parameter gradients
   (∇W_s = x_sᵀ δ_s, ∇b_s = Σ_rows δ_s), which the calling thread then adds up in shard
   order: ∇W = ((∇W_0 + ∇W_1) + ∇W_2) + …;
@@ -33,11 +34,15 @@ Who uses how many threads (at most ``threads()``, at most one per shard):
   (a batch of 64 to 512 is one shard: on 2 cores, shards of 128 made a batch of 256 take
   0.31 s an epoch of 20,000 rows on one thread and 0.44 s on two, against 0.16 s whole;
   ``benchmarks/compare.py --model mlp --batch-sizes 256 --threads 1,2``);
-- BatchNorm1D, BatchNorm2D and Residual's own arithmetic (u = F(x) + S(x), σ(u) and their
-  gradients): one shard per :data:`DENSE_SHARD` rows or samples, so a batch of up to 512 is
-  one shard, on the calling thread (shards of 16 images made the resnet slower on 2 threads:
-  short passes, and each costs a hand-off between threads). A batch norm's sums over the
-  batch are taken per shard and added in shard order, as ∇W is;
+- Residual's own arithmetic (u = F(x) + S(x), σ(u) and their gradients): one shard per
+  :data:`DENSE_SHARD` rows or samples, so a batch of up to 512 is one shard, on the calling
+  thread (shards of 16 images made the resnet slower on 2 threads: short passes, and each
+  costs a hand-off between threads);
+- BatchNorm1D, BatchNorm2D: blocks of *columns* (each column's statistics need every row
+  and no other column, so the blocks are whole pieces of work, and the bits do not depend
+  on the split), one per thread with at least ``NORM_BLOCK_MIN`` (1 M) values: a batch of
+  64 images of 16×28×28 stays on one thread, one of 256 uses two (the passes are bound by
+  memory; numpynn.layers.norm says more);
 - every other layer (Dropout, Flatten, LayerNorm, Sequential, GlobalAvgPool2D): the calling
   thread.
 

@@ -232,9 +232,11 @@ def test_the_hand_example_of_the_docs():
 
 
 def test_the_code_the_docs_quote_is_the_code():
-    """Each line of the doc's backward block, and each `np.…`/`self.…` fragment it quotes, is in norm.py."""
+    """Each line of the doc's backward block, and each `np.…`/`self.…` fragment it quotes, is in norm.py
+    or in the NumPy reference of its passes (numpynn/_kernels.py)."""
     text = DOCS.read_text(encoding="utf-8")
-    source = (Path(nn.layers.norm.__file__)).read_text(encoding="utf-8")
+    source = "".join(Path(module.__file__).read_text(encoding="utf-8")  # the layer, and its passes' reference
+                     for module in (nn.layers.norm, nn._kernels))
     block = re.search(r"```\n(grad_gamma\[.*?)```", text, flags=re.S)
     assert block
     quoted = [line.split("  #")[0].strip() for line in block.group(1).splitlines()]

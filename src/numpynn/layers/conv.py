@@ -47,7 +47,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .. import _kernels, _parallel
-from ..activations import Activation
+from ..activations import Activation, Identity
 from .base import Array, Layer, Shape, WeightsAndBiases, activation_and_init, register_layer, whole
 
 
@@ -159,7 +159,8 @@ class Conv2D(WeightsAndBiases, Layer):
         col, gather = self._patch_matrix(B, dtype)  # [col 1] (B·Ho·Wo, kh·kw·C + 1)
         Wb = self._kernel_matrix()
         z = self.buffer("z", (B * Ho * Wo, O), dtype)
-        a = self.buffer("a", (B * Ho * Wo, O), dtype)
+        linear = type(self.activation) is Identity  # a = z: no copy (a conv before a batch norm)
+        a = z if linear else self.buffer("a", (B * Ho * Wo, O), dtype)
         parts = _parallel.shards(B, _parallel.IMAGE_SHARD)
 
         def shard(s: int) -> None:
@@ -171,7 +172,8 @@ class Conv2D(WeightsAndBiases, Layer):
             # every kh×kw window, strided: (n, Ho, Wo, C, kh, kw), still a view
             gather(n, sliding_window_view(xs, (kh, kw), axis=(1, 2))[:, : sh * Ho : sh, : sw * Wo : sw])
             np.matmul(col[r], Wb, out=z[r])  # z = [col 1] [Wm; b] = col Wm + b
-            self.activation.forward(z[r], out=a[r])  # a = σ(z)
+            if not linear:
+                self.activation.forward(z[r], out=a[r])  # a = σ(z)
 
         _parallel.run(shard, len(parts))
         self.col, self.z, self.a = col, z, a

@@ -38,10 +38,16 @@ from typing import Any
 
 import numpy as np
 
-from .. import _parallel
+from .. import _kernels, _parallel
 from ..activations import Activation
 from .base import Array, Layer, Shape, register_layer, whole
 from .conv import nchw, nhwc
+
+#: The fewest values (rows × columns) a block of a batch norm's columns is given before its passes
+#: use another thread. The passes are bound by memory, not arithmetic: on 2 cores a second thread
+#: gained at most 10% on 3.2 M values (batch 256 of 16×28×28) and lost below about 1 M
+#: (docs/benchmarks.md), so a batch of 64 such images stays on one thread.
+NORM_BLOCK_MIN = 1 << 20
 
 
 def _probability(layer: str, value: Any) -> float:
@@ -108,14 +114,16 @@ class _BatchNorm(Layer):
         """A sum over the batch along a wide row (P·C,) summed over the P positions: (C,)."""
         return w.reshape(self.positions, self.channels).sum(axis=0)
 
-    def _shards(self, rows: int) -> list[slice]:
-        """The batch's fixed shards (numpynn._parallel): :data:`~numpynn._parallel.DENSE_SHARD`
-        (512) rows or samples, so a batch of up to 512 is one shard, on the calling thread (shards
-        of 16 images made the resnet's epoch slower on 2 threads: its batch norms' passes are short
-        and 5 hand-offs between threads a step cost more than they gain). A larger batch runs its
-        shards on numpynn's threads: each shard's sums over rows, added to the other shards' in
-        shard order, then its element-wise steps in one go."""
-        return _parallel.shards(rows, _parallel.DENSE_SHARD)
+    def _blocks(self, rows: int, width: int) -> list[tuple[int, int]]:
+        """The wide rows' columns cut into blocks [c0, c1), one per thread that gets at least
+        :data:`NORM_BLOCK_MIN` values. A column's statistics are sums over all the rows (added in
+        row order) and touch no other column, so each block is a whole piece of work with nothing
+        to add up afterwards, and the bits are the same however the columns are split: the thread
+        count may choose the blocks (numpynn._parallel)."""
+        n = max(1, min(_parallel.threads(), rows * width // NORM_BLOCK_MIN))
+        per_block = -(-width // n)  # ⌈width/n⌉ columns
+        step = -(-per_block // 16) * 16  # rounded up to whole 64-byte lines of float32
+        return [(c, min(c + step, width)) for c in range(0, width, step)]
 
     def _declare(self) -> None:
         self.add_param("gamma", (self.channels,), "ones")
@@ -125,9 +133,8 @@ class _BatchNorm(Layer):
 
     def forward(self, x: Array, training: bool = False) -> Array:
         """a = σ(γ x̂ + β), x̂ from the batch's statistics (training) or the running ones.
-        Keeps x̂, 1/σ, z and a; the returned array is a reusable buffer. Runs on the batch's
-        shards (see :meth:`_shards`): the sums per shard, added in shard order, then each
-        shard's element-wise steps in one go."""
+        Keeps x̂, 1/σ, z and a; the returned array is a reusable buffer. Each pass runs on blocks
+        of columns (see :meth:`_blocks`), on numpynn's threads; σ on the calling thread."""
         gamma, beta = self.params["gamma"], self.params["beta"]
         dtype = gamma.dtype
         xw = self._wide(x, "x")  # (B, P·C)
@@ -135,28 +142,23 @@ class _BatchNorm(Layer):
         n = B * self.positions  # values per channel
         xhat = self.buffer("xhat", xw.shape, dtype)
         z, a = self.buffer("z", xw.shape, dtype), self.buffer("a", xw.shape, dtype)
-        parts = self._shards(B)
+        blocks = self._blocks(B, width)
+
+        def each_block(kernel: Any) -> None:
+            _parallel.run(lambda k: kernel(*blocks[k]), len(blocks))
+
         if training:
             if n == 1:
                 raise ValueError(f"{self.name} needs more than 1 value per channel when training, but "
                                  f"gets a batch of 1 of shape {tuple(x.shape[1:])}: train on batches of 2 "
                                  "or more (pick a batch_size that leaves no last batch of 1)")
-            partial = self.buffer("partial", (len(parts), width), dtype)  # a sum per shard, (S, P·C)
-
-            def add_up(s: int) -> None:
-                np.add.reduce(xw[parts[s]], axis=0, out=partial[s])  # Σ x over the shard's rows
-
-            _parallel.run(add_up, len(parts))
-            mean = self._per_channel(_parallel.reduce_in_order(partial, partial[0])) / n  # μ_B = (1/n) Σ x
+            sums = self.buffer("sums", (width,), dtype)  # a sum over the batch per column
+            each_block(lambda c0, c1: _kernels.column_sums(xw, sums, c0, c1))  # Σ x
+            mean = self._per_channel(sums) / n  # μ_B = (1/n) Σ x
             mu = self._tile(mean)
-
-            def centre(s: int) -> None:
-                r = parts[s]
-                np.subtract(xw[r], mu, out=xhat[r])  # x − μ_B
-                np.einsum("bp,bp->p", xhat[r], xhat[r], out=partial[s])  # Σ (x − μ_B)² over the shard
-
-            _parallel.run(centre, len(parts))
-            var = self._per_channel(_parallel.reduce_in_order(partial, partial[0])) / n  # σ²_B  (biased)
+            # x̂ holds x − μ_B for now; z is the reference's scratch
+            each_block(lambda c0, c1: _kernels.centre(xw, xhat, mu, sums, c0, c1, z))  # Σ (x − μ_B)²
+            var = self._per_channel(sums) / n  # σ²_B  (biased)
             inv_std = 1.0 / np.sqrt(var + self.eps)  # 1/σ_B = 1/√(σ²_B + ε)
             m = self.momentum
             running_mean, running_var = self.state["running_mean"], self.state["running_var"]
@@ -166,62 +168,44 @@ class _BatchNorm(Layer):
             running_var += (m * n / (n - 1)) * var
         else:
             inv_std = 1.0 / np.sqrt(self.state["running_var"] + self.eps)  # 1/√(running_var + ε)
-            mu = self._tile(self.state["running_mean"])
+            np.subtract(xw, self._tile(self.state["running_mean"]), out=xhat)  # x − running_mean
         scale, gamma_t, beta_t = self._tile(inv_std), self._tile(gamma), self._tile(beta)
-
-        def normalize(s: int) -> None:
-            r = parts[s]
-            if not training:
-                np.subtract(xw[r], mu, out=xhat[r])  # x − running_mean
-            xhat[r] *= scale  # x̂ = (x − μ)/σ
-            np.multiply(xhat[r], gamma_t, out=z[r])  # z = γ x̂ + β
-            z[r] += beta_t
-            self.activation.forward(z[r], out=a[r])  # a = σ(z)
-
-        _parallel.run(normalize, len(parts))
+        # x̂ = (x − μ)/σ, z = γ x̂ + β
+        each_block(lambda c0, c1: _kernels.normalize(xhat, z, scale, gamma_t, beta_t, c0, c1))
+        self.activation.forward(z, out=a)  # a = σ(z)
         self.training, self.xhat, self.inv_std, self.z, self.a = training, xhat, inv_std, z, a
         return self._unwide(a)
 
     def backward(self, grad_y: Array) -> Array | None:
         """Given ∂C/∂a, write ∇γ, ∇β and return ∂C/∂x (a reusable buffer), in the mode of the
-        last forward pass: through the batch's statistics, or the fixed affine map."""
+        last forward pass: through the batch's statistics, or the fixed affine map. The sums
+        and ∂C/∂x run on blocks of columns (see :meth:`_blocks`)."""
         g = self._wide(grad_y, "grad_y")  # ∂C/∂a, overwritten by δ below
         B, width = g.shape
-        parts = self._shards(B)
-        sums = self.buffer("partial", (len(parts), width), g.dtype)  # Σ g per shard
-        sums_x = self.buffer("partial_x", (len(parts), width), g.dtype)  # Σ g ⊙ x̂ per shard
-
-        def delta(s: int) -> None:
-            r = parts[s]
-            g_r = g[r]
-            d = self.activation.delta(g_r, self.z[r], self.a[r])  # g = δ = ∂C/∂a ⊙ σ'(z)
-            if d is not g_r:  # an activation that returns a new array
-                g_r[...] = d
-            np.add.reduce(g_r, axis=0, out=sums[s])
-            np.einsum("bp,bp->p", g_r, self.xhat[r], out=sums_x[s])
-
-        _parallel.run(delta, len(parts))
+        blocks = self._blocks(B, width)
+        d = self.activation.delta(g, self.z, self.a)  # g = δ = ∂C/∂a ⊙ σ'(z)
+        if d is not g:  # an activation that returns a new array
+            g[...] = d
+        sums = self.buffer("sums", (width,), g.dtype)  # Σ g per column
+        sums_x = self.buffer("sums_x", (width,), g.dtype)  # Σ g ⊙ x̂ per column
+        grad_x = self.buffer("grad_x", g.shape, g.dtype)
+        xhat = self.xhat
+        # Σ g and Σ g ⊙ x̂ per column (grad_x is the reference's scratch)
+        _parallel.run(lambda k: _kernels.grad_sums(g, xhat, sums, sums_x, *blocks[k], grad_x), len(blocks))
         grad_gamma, grad_beta = self.grads["gamma"], self.grads["beta"]
-        grad_gamma[...] = self._per_channel(_parallel.reduce_in_order(sums_x, sums_x[0]))  # ∇γ = Σ g ⊙ x̂
-        grad_beta[...] = self._per_channel(_parallel.reduce_in_order(sums, sums[0]))  # ∇β = Σ g
+        grad_gamma[...] = self._per_channel(sums_x)  # ∇γ = Σ g ⊙ x̂
+        grad_beta[...] = self._per_channel(sums)  # ∇β = Σ g
         if not self.needs_input_grad:
             return None
         scale = self._tile(self.params["gamma"] * self.inv_std)  # γ/σ
-        grad_x = self.buffer("grad_x", g.shape, g.dtype)
+        if not self.training:
+            np.multiply(g, scale, out=grad_x)  # ∂C/∂x = g·γ/√(running_var + ε)
+            return self._unwide(grad_x)
         n = B * self.positions
         mean_gx, mean_g = self._tile(grad_gamma / n), self._tile(grad_beta / n)  # mean(g ⊙ x̂), mean(g)
-
-        def input_grad(s: int) -> None:
-            r = parts[s]
-            if not self.training:
-                np.multiply(g[r], scale, out=grad_x[r])  # ∂C/∂x = g·γ/√(running_var + ε)
-                return
-            np.multiply(self.xhat[r], mean_gx, out=grad_x[r])  # x̂·mean(g ⊙ x̂)
-            grad_x[r] += mean_g  # + mean(g)
-            np.subtract(g[r], grad_x[r], out=grad_x[r])  # g − mean(g) − x̂·mean(g ⊙ x̂)
-            grad_x[r] *= scale  # ∂C/∂x = (γ/σ_B)·(g − mean(g) − x̂·mean(g ⊙ x̂))
-
-        _parallel.run(input_grad, len(parts))
+        # ∂C/∂x = (γ/σ_B)·(g − mean(g) − x̂·mean(g ⊙ x̂))
+        _parallel.run(lambda k: _kernels.input_grad(g, xhat, mean_g, mean_gx, scale, grad_x, *blocks[k]),
+                      len(blocks))
         return self._unwide(grad_x)
 
     def to_onnx(self, graph: Any, x: str) -> str:
