@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -77,6 +78,57 @@ def test_shards_run_on_several_threads():
     with _parallel.using(2):
         _parallel.run(work, 4)
     assert len(seen) == 2
+
+
+def test_every_shard_runs_once_and_before_run_returns():
+    """A thousand short runs back to back, so that helper threads wake late, for an older run or
+    while the next one is being given out: each shard of each run is worked exactly once, and
+    none after its run has returned."""
+    counts = np.zeros((1000, 7), int)
+    returned = np.zeros(1000, bool)
+    late = []
+
+    def job(i):
+        def work(s):
+            time.sleep(1e-4 * (s % 2))  # lets the other threads in: every thread takes shards
+            if returned[i]:
+                late.append((i, s))
+            counts[i, s] += 1
+        return work
+
+    with _parallel.using(3):
+        for i in range(len(counts)):
+            _parallel.run(job(i), counts.shape[1])
+            returned[i] = True
+    assert not late, late[:5]
+    assert (counts == 1).all(), np.argwhere(counts != 1)[:5]
+
+
+def test_callers_on_several_threads_share_the_helpers():
+    """Two threads of the user's own calling run at once (two networks trained side by side): each
+    call's shards all run, once, and neither call waits for the other's."""
+    results, errors = {}, []
+
+    def caller(name):
+        try:
+            got = []
+            for _ in range(300):
+                seen = np.zeros(5, int)
+                _parallel.run(lambda s, seen=seen: seen.__setitem__(s, seen[s] + 1), 5)
+                got.append(seen.copy())
+            results[name] = np.array(got)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    with _parallel.using(2):
+        callers = [threading.Thread(target=caller, args=(k,)) for k in "ab"]
+        for t in callers:
+            t.start()
+        for t in callers:
+            t.join(timeout=120)
+    assert not any(t.is_alive() for t in callers), "a caller never returned"
+    assert not errors, errors
+    assert all((results[k] == 1).all() for k in "ab")
 
 
 def test_errors_in_a_shard_reach_the_caller():
