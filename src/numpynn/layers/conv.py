@@ -162,15 +162,16 @@ class Conv2D(WeightsAndBiases, Layer):
         linear = type(self.activation) is Identity  # a = z: no copy (a conv before a batch norm)
         a = z if linear else self.buffer("a", (B * Ho * Wo, O), dtype)
         parts = _parallel.shards(B, _parallel.IMAGE_SHARD)
+        # every kh×kw window of the batch, strided: (B, Ho, Wo, C, kh, kw), still a view (made once:
+        # a shard takes its samples' rows of it)
+        source = xp if padded is None else padded
+        windows = sliding_window_view(source, (kh, kw), axis=(1, 2))[:, : sh * Ho : sh, : sw * Wo : sw]
 
         def shard(s: int) -> None:
             n, r = parts[s], self._rows(parts[s])
-            xs = xp[n]
             if padded is not None:
-                padded[n, ph : ph + H, pw : pw + W, :] = xs
-                xs = padded[n]
-            # every kh×kw window, strided: (n, Ho, Wo, C, kh, kw), still a view
-            gather(n, sliding_window_view(xs, (kh, kw), axis=(1, 2))[:, : sh * Ho : sh, : sw * Wo : sw])
+                padded[n, ph : ph + H, pw : pw + W, :] = xp[n]
+            gather(n, windows[n])
             np.matmul(col[r], Wb, out=z[r])  # z = [col 1] [Wm; b] = col Wm + b
             if not linear:
                 self.activation.forward(z[r], out=a[r])  # a = σ(z)
