@@ -6,7 +6,7 @@ import hashlib
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import numpynn as nn
@@ -170,6 +170,12 @@ def test_random_stacks_of_all_layer_types_pass_finite_differences(case):
     x = rng.normal(size=(batch, n_in))
     y = rng.integers(0, max(n_out, 2), size=batch) if n_out > 1 or loss == "cross_entropy" else \
         rng.uniform(size=(batch, 1))
+    # a network that already fits its batch almost exactly (every gradient below about 1e-5, its
+    # cost rounded in the last bits of logits near 15) is beyond what a central difference resolves
+    # to 1e-5: one such stack gave 1.8e-5 at eps=1e-5, 2e-4 at 1e-6 and 3.5e-6 at 1e-4, the error
+    # of rounding, not of backprop. Such a draw is replaced by another.
+    net.reseed(0, seed)
+    assume(net.gradients(x, y)[0] > 1e-4)
     # smooth activations only (no kinks): a step of 1e-5 balances rounding against curvature
     result = nn.gradient_check(net, x, y, eps=1e-5, seed=seed)
     assert result.ok, f"{net!r}: {result}"  # a wrong line of backprop gives errors near 1
