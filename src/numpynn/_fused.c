@@ -349,6 +349,17 @@ static int get_buffer(PyObject *obj, Py_buffer *view, int writable)
     return 1;
 }
 
+/* The buffers of args[0 .. n-1], n = strlen(writes), those marked 'w' in `writes` writable; how many
+ * were got (n when all were: the first `got` must be released either way). */
+static int get_buffers(PyObject *const *args, const char *writes, Py_buffer *b)
+{
+    int got = 0;
+    for (; writes[got] != '\0'; got++)
+        if (!get_buffer(args[got], &b[got], writes[got] == 'w'))
+            break;
+    return got;
+}
+
 /* The one-character struct format of the buffer's items (byte-order prefix "<", "=" or "@" allowed),
  * or 0. */
 static char format_char(const Py_buffer *view)
@@ -414,10 +425,7 @@ static PyObject *adam(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             return NULL;
     }
     Py_buffer b[4];
-    int got = 0;
-    for (; got < 4; got++)
-        if (!get_buffer(args[got], &b[got], got != 1))
-            break;
+    int got = get_buffers(args, "w-ww", b);
     int ok = got == 4;
     char kind = ok ? float_kind(&b[0]) : 0;
     for (int i = 1; ok && i < 4; i++)
@@ -458,10 +466,7 @@ static PyObject *in_place_pair(PyObject *const *args, Py_ssize_t nargs, const ch
         return NULL;
     }
     Py_buffer b[2];
-    int got = 0;
-    for (; got < 2; got++)
-        if (!get_buffer(args[got], &b[got], got == 0))
-            break;
+    int got = get_buffers(args, "w-", b);
     int ok = got == 2;
     char kind = ok ? float_kind(&b[0]) : 0;
     ok = ok && kind && float_kind(&b[1]) == kind && same_shape(&b[0], &b[1]);
@@ -496,10 +501,7 @@ static PyObject *relu(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     Py_buffer b[2];
-    int got = 0;
-    for (; got < 2; got++)
-        if (!get_buffer(args[got], &b[got], got == 1))
-            break;
+    int got = get_buffers(args, "-w", b);
     int ok = got == 2;
     char kind = ok ? float_kind(&b[0]) : 0;
     ok = ok && kind && float_kind(&b[1]) == kind && same_shape(&b[0], &b[1]) && b[0].buf != b[1].buf;
@@ -542,10 +544,7 @@ static PyObject *gather_scale(PyObject *self, PyObject *const *args, Py_ssize_t 
         return NULL;
     Py_buffer b[3];
     PyObject *objs[3] = {args[0], args[1], args[3]};
-    int got = 0;
-    for (; got < 3; got++)
-        if (!get_buffer(objs[got], &b[got], got == 2))
-            break;
+    int got = get_buffers(objs, "--w", b);
     int ok = got == 3;
     char kind = ok ? float_kind(&b[2]) : 0;
     ok = ok && kind && b[0].itemsize == 1 && format_char(&b[0]) == 'B';
@@ -592,10 +591,7 @@ static PyObject *shift_scale(PyObject *self, PyObject *const *args, Py_ssize_t n
         return NULL;
     Py_buffer b[4];
     PyObject *objs[4] = {args[0], args[1], args[2], args[4]};
-    int got = 0;
-    for (; got < 4; got++)
-        if (!get_buffer(objs[got], &b[got], got == 3))
-            break;
+    int got = get_buffers(objs, "---w", b);
     int ok = got == 4;
     char kind = ok ? float_kind(&b[3]) : 0;
     ok = ok && kind && b[0].ndim == 3 && b[0].itemsize == 1 && format_char(&b[0]) == 'B';
@@ -631,11 +627,7 @@ static PyObject *col2im(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if ((sh == -1 || sw == -1) && PyErr_Occurred())
         return NULL;
     Py_buffer b[2];
-    PyObject *objs[2] = {args[0], args[1]};
-    int got = 0;
-    for (; got < 2; got++)
-        if (!get_buffer(objs[got], &b[got], got == 1))
-            break;
+    int got = get_buffers(args, "-w", b);
     int ok = got == 2;
     char kind = ok ? float_kind(&b[0]) : 0;
     ok = ok && kind && float_kind(&b[1]) == kind && b[0].ndim == 6 && b[1].ndim == 4 && sh >= 1 && sw >= 1;
@@ -712,10 +704,7 @@ static PyObject *maxpool(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     if (!window_args(args + 2, w))
         return NULL;
     Py_buffer b[2];
-    int got = 0;
-    for (; got < 2; got++)
-        if (!get_buffer(args[got], &b[got], got == 1))
-            break;
+    int got = get_buffers(args, "-w", b);
     char kind = got == 2 ? pool_shapes(&b[0], &b[1], w) : 0;
     Py_ssize_t K = w[0] * w[1], off[MAX_WINDOW];
     kind = K <= MAX_WINDOW ? kind : 0;
@@ -754,10 +743,7 @@ static PyObject *columns_call(PyObject *const *args, Py_ssize_t nargs, const cha
         return NULL;
     Py_buffer b[6];
     void *m[6], *v[6];
-    int got = 0, nm = 0, nv = 0;
-    for (; got < k; got++)
-        if (!get_buffer(args[got], &b[got], writes[got] == 'w'))
-            break;
+    int got = get_buffers(args, writes, b), nm = 0, nv = 0;
     int ok = got == k;
     char kind = ok ? float_kind(&b[0]) : 0;
     Py_ssize_t rows = 0, width = 0;
