@@ -125,6 +125,12 @@ class _BatchNorm(Layer):
         step = -(-per_block // 16) * 16  # rounded up to whole 64-byte lines of float32
         return [(c, min(c + step, width)) for c in range(0, width, step)]
 
+    def _each_block(self, rows: int, width: int) -> Any:
+        """``each_block(kernel)``: ``kernel(c0, c1)`` for every block of :meth:`_blocks`, on
+        numpynn's threads."""
+        blocks = self._blocks(rows, width)
+        return lambda kernel: _parallel.run(lambda k: kernel(*blocks[k]), len(blocks))
+
     def _declare(self) -> None:
         self.add_param("gamma", (self.channels,), "ones")
         self.add_param("beta", (self.channels,), "zeros")
@@ -142,11 +148,7 @@ class _BatchNorm(Layer):
         n = B * self.positions  # values per channel
         xhat = self.buffer("xhat", xw.shape, dtype)
         z, a = self.buffer("z", xw.shape, dtype), self.buffer("a", xw.shape, dtype)
-        blocks = self._blocks(B, width)
-
-        def each_block(kernel: Any) -> None:
-            _parallel.run(lambda k: kernel(*blocks[k]), len(blocks))
-
+        each_block = self._each_block(B, width)
         if training:
             if n == 1:
                 raise ValueError(f"{self.name} needs more than 1 value per channel when training, but "
@@ -182,7 +184,7 @@ class _BatchNorm(Layer):
         and ∂C/∂x run on blocks of columns (see :meth:`_blocks`)."""
         g = self._wide(grad_y, "grad_y")  # ∂C/∂a, overwritten by δ below
         B, width = g.shape
-        blocks = self._blocks(B, width)
+        each_block = self._each_block(B, width)
         d = self.activation.delta(g, self.z, self.a)  # g = δ = ∂C/∂a ⊙ σ'(z)
         if d is not g:  # an activation that returns a new array
             g[...] = d
@@ -191,7 +193,7 @@ class _BatchNorm(Layer):
         grad_x = self.buffer("grad_x", g.shape, g.dtype)
         xhat = self.xhat
         # Σ g and Σ g ⊙ x̂ per column (grad_x is the reference's scratch)
-        _parallel.run(lambda k: _kernels.grad_sums(g, xhat, sums, sums_x, *blocks[k], grad_x), len(blocks))
+        each_block(lambda c0, c1: _kernels.grad_sums(g, xhat, sums, sums_x, c0, c1, grad_x))
         grad_gamma, grad_beta = self.grads["gamma"], self.grads["beta"]
         grad_gamma[...] = self._per_channel(sums_x)  # ∇γ = Σ g ⊙ x̂
         grad_beta[...] = self._per_channel(sums)  # ∇β = Σ g
@@ -204,8 +206,7 @@ class _BatchNorm(Layer):
         n = B * self.positions
         mean_gx, mean_g = self._tile(grad_gamma / n), self._tile(grad_beta / n)  # mean(g ⊙ x̂), mean(g)
         # ∂C/∂x = (γ/σ_B)·(g − mean(g) − x̂·mean(g ⊙ x̂))
-        _parallel.run(lambda k: _kernels.input_grad(g, xhat, mean_g, mean_gx, scale, grad_x, *blocks[k]),
-                      len(blocks))
+        each_block(lambda c0, c1: _kernels.input_grad(g, xhat, mean_g, mean_gx, scale, grad_x, c0, c1))
         return self._unwide(grad_x)
 
     def to_onnx(self, graph: Any, x: str) -> str:
