@@ -212,6 +212,16 @@ class Layer(ABC):
                 zeros or fill is not None) else np.empty(shape, dtype)
         return buf[: shape[0]]
 
+    def output_buffer(self, z: Array) -> Array:
+        """Where a layer with an ``activation`` puts a = σ(z): ``z`` itself when σ is the identity
+        (a = z: nothing to copy; the caller skips σ when the two are one), else its reusable
+        ``"a"`` buffer of z's shape."""
+        from ..activations import Identity
+
+        if type(getattr(self, "activation", None)) is Identity:
+            return z
+        return self.buffer("a", z.shape, z.dtype)
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"{self.name}({args})"

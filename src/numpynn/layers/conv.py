@@ -47,7 +47,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .. import _kernels, _parallel
-from ..activations import Activation, Identity
+from ..activations import Activation
 from .base import Array, Layer, Shape, WeightsAndBiases, activation_and_init, register_layer, whole
 
 
@@ -159,8 +159,7 @@ class Conv2D(WeightsAndBiases, Layer):
         col, gather = self._patch_matrix(B, dtype)  # [col 1] (B·Ho·Wo, kh·kw·C + 1)
         Wb = self._kernel_matrix()
         z = self.buffer("z", (B * Ho * Wo, O), dtype)
-        linear = type(self.activation) is Identity  # a = z: no copy (a conv before a batch norm)
-        a = z if linear else self.buffer("a", (B * Ho * Wo, O), dtype)
+        a = self.output_buffer(z)  # z itself for the identity (a conv before a batch norm)
         parts = _parallel.shards(B, _parallel.IMAGE_SHARD)
         # every kh×kw window of the batch, strided: (B, Ho, Wo, C, kh, kw), still a view (made once:
         # a shard takes its samples' rows of it)
@@ -173,7 +172,7 @@ class Conv2D(WeightsAndBiases, Layer):
                 padded[n, ph : ph + H, pw : pw + W, :] = xp[n]
             gather(n, windows[n])
             np.matmul(col[r], Wb, out=z[r])  # z = [col 1] [Wm; b] = col Wm + b
-            if not linear:
+            if a is not z:
                 self.activation.forward(z[r], out=a[r])  # a = σ(z)
 
         _parallel.run(shard, len(parts))

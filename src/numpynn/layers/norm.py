@@ -147,7 +147,8 @@ class _BatchNorm(Layer):
         B, width = xw.shape
         n = B * self.positions  # values per channel
         xhat = self.buffer("xhat", xw.shape, dtype)
-        z, a = self.buffer("z", xw.shape, dtype), self.buffer("a", xw.shape, dtype)
+        z = self.buffer("z", xw.shape, dtype)
+        a = self.output_buffer(z)  # z itself for the identity
         each_block = self._each_block(B, width)
         if training:
             if n == 1:
@@ -174,7 +175,8 @@ class _BatchNorm(Layer):
         scale, gamma_t, beta_t = self._tile(inv_std), self._tile(gamma), self._tile(beta)
         # x̂ = (x − μ)/σ, z = γ x̂ + β
         each_block(lambda c0, c1: _kernels.normalize(xhat, z, scale, gamma_t, beta_t, c0, c1))
-        self.activation.forward(z, out=a)  # a = σ(z)
+        if a is not z:
+            self.activation.forward(z, out=a)  # a = σ(z)
         self.training, self.xhat, self.inv_std, self.z, self.a = training, xhat, inv_std, z, a
         return self._unwide(a)
 
