@@ -199,8 +199,9 @@ def pooled_by_definition(x, kh, kw, sh, sw, Ho, Wo, grad_y):
 @pytest.mark.parametrize("nan", [False, True], ids=["numbers", "nan"])
 def test_maxpool_gives_the_reference_bits(compiled_backend, dtype, shape, kernel, stride, nan):
     """Max pooling and its backward (windows apart, with gaps, overlapping, 1×1), with ties
-    (values on a coarse grid, +0 beside -0) and, apart, NaNs (the C loop hands those to the
-    reference): the C loop, the NumPy reference and a loop over the definition agree to the bit."""
+    (values on a coarse grid, +0 beside -0) and, apart, NaNs (the forward C loop hands those to
+    the reference; the backward one routes them itself): the C loops (the backward one for
+    windows apart), the NumPy reference and a loop over the definition agree to the bit."""
     (kh, kw), (sh, sw) = kernel, stride
     n, H, W, C = shape
     Ho, Wo = (H - kh) // sh + 1, (W - kw) // sw + 1
@@ -210,6 +211,7 @@ def test_maxpool_gives_the_reference_bits(compiled_backend, dtype, shape, kernel
     if nan:
         x[0, 0, 0, 0] = x[-1, -1, -1, -1] = np.nan
     grad_y = rng.standard_normal((n, Ho, Wo, C)).astype(dtype)
+    grad_y[0, 0, 0, 0] = -0.0  # −0 to the arg-max, −0·0 = −0 to the others
     clear = sh < kh or sw < kw or (Ho - 1) * sh + kh < H or (Wo - 1) * sw + kw < W
 
     def run():

@@ -226,6 +226,58 @@ CLONES static int maxpool_f8(Py_ssize_t n, Py_ssize_t H, Py_ssize_t W, Py_ssize_
     MAXPOOL_LOOP(double)
 }
 
+/* Max pooling's backward pass for windows that do not overlap (stride >= window), channels last:
+ * each window's dC/dy goes to its first arg-max (the first element (u, v) in row-major order where x
+ * equals the max m; the last element where none does, e.g. for a NaN) and dC/dy * 0 to its other
+ * elements, as the reference's passes: dx_k = g * hit_k with hit_k = (x_k == m) and free, free <- free
+ * and not hit_k, hit_last = free. Here free and hit are T's 1 and 0 (hit = free * (x_k == m),
+ * free <- free - hit), so the loop over channels has no branch, and g * hit is the reference's product. Channels
+ * go in chunks of POOL_CHUNK (free lives on the stack). */
+#define POOL_CHUNK 256
+#define MAXPOOL_BACKWARD_LOOP(T)                                                 \
+    T free[POOL_CHUNK];                                                          \
+    for (Py_ssize_t s = 0; s < n; s++)                                           \
+        for (Py_ssize_t i = 0; i < Ho; i++)                                      \
+            for (Py_ssize_t j = 0; j < Wo; j++) {                                \
+                Py_ssize_t at = ((s * Ho + i) * Wo + j) * C;                     \
+                Py_ssize_t corner = ((s * H + sh * i) * W + sw * j) * C;         \
+                for (Py_ssize_t c0 = 0; c0 < C; c0 += POOL_CHUNK) {              \
+                    Py_ssize_t cn = C - c0 < POOL_CHUNK ? C - c0 : POOL_CHUNK;   \
+                    const T *restrict mw = m + at + c0, *restrict gw = g + at + c0; \
+                    for (Py_ssize_t c = 0; c < cn; c++)                          \
+                        free[c] = 1;                                             \
+                    for (Py_ssize_t k = 0; k < K; k++) {                         \
+                        const T *restrict xk = x + corner + off[k] + c0;         \
+                        T *restrict dk = dx + corner + off[k] + c0;              \
+                        if (k == K - 1)                                          \
+                            for (Py_ssize_t c = 0; c < cn; c++)                  \
+                                dk[c] = gw[c] * free[c];                         \
+                        else                                                     \
+                            for (Py_ssize_t c = 0; c < cn; c++) {                \
+                                T hit = free[c] * (T)(xk[c] == mw[c]);           \
+                                free[c] -= hit;                                  \
+                                dk[c] = gw[c] * hit;                             \
+                            }                                                    \
+                    }                                                            \
+                }                                                                \
+            }
+
+CLONES static void maxpool_backward_f4(Py_ssize_t n, Py_ssize_t H, Py_ssize_t W, Py_ssize_t C,
+                                       Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t K, const Py_ssize_t *off,
+                                       Py_ssize_t sh, Py_ssize_t sw, const float *x, const float *m,
+                                       const float *g, float *dx)
+{
+    MAXPOOL_BACKWARD_LOOP(float)
+}
+
+CLONES static void maxpool_backward_f8(Py_ssize_t n, Py_ssize_t H, Py_ssize_t W, Py_ssize_t C,
+                                       Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t K, const Py_ssize_t *off,
+                                       Py_ssize_t sh, Py_ssize_t sw, const double *x, const double *m,
+                                       const double *g, double *dx)
+{
+    MAXPOOL_BACKWARD_LOOP(double)
+}
+
 /* ReLU, a = np.maximum(z, 0) for numbers: z > 0 ? z : 0 (so -0 gives +0, as np.maximum's tie gives
  * its second operand). np.maximum keeps a NaN, which this select would not: the loop notes that it
  * met one (returns 1) and the caller then runs the reference. */
@@ -725,6 +777,51 @@ static PyObject *maxpool(PyObject *self, PyObject *const *args, Py_ssize_t nargs
 }
 
 
+PyDoc_STRVAR(maxpool_backward_doc,
+             "maxpool_backward(x, m, g, dx, kh, kw, sh, sw) -> bool\n\n"
+             "dx (n, H, W, C) = max pooling's dC/dx for windows that do not overlap (sh >= kh, sw >= kw):\n"
+             "each window's g (n, Ho, Wo, C) to its first arg-max in x (where x equals m), g * 0 to its\n"
+             "other elements; inputs in no window are left as they are. One float dtype. False (nothing\n"
+             "done) when the arrays are not for it or the windows overlap.");
+
+static PyObject *maxpool_backward(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError, "maxpool_backward takes 8 arguments");
+        return NULL;
+    }
+    Py_ssize_t w[4];
+    if (!window_args(args + 4, w))
+        return NULL;
+    Py_buffer b[4];
+    int got = get_buffers(args, "---w", b);
+    char kind = got == 4 ? pool_shapes(&b[0], &b[1], w) : 0;
+    Py_ssize_t K = w[0] * w[1], off[MAX_WINDOW];
+    kind = K <= MAX_WINDOW && w[2] >= w[0] && w[3] >= w[1] ? kind : 0;
+    for (int i = 0; kind && i < 4; i++) {  /* g like m, dx like x, dx apart from the others */
+        const Py_buffer *like = i == 1 || i == 2 ? &b[1] : &b[0];
+        if (float_kind(&b[i]) != kind || b[i].ndim != 4 || (i == 3 && (b[3].buf == b[0].buf ||
+                                                                      b[3].buf == b[1].buf || b[3].buf == b[2].buf)))
+            kind = 0;
+        for (int d = 0; kind && d < 4; d++)
+            kind = b[i].shape[d] == like->shape[d] ? kind : 0;
+    }
+    if (kind) {
+        Py_ssize_t n = b[0].shape[0], H = b[0].shape[1], W = b[0].shape[2], C = b[0].shape[3];
+        Py_ssize_t Ho = b[1].shape[1], Wo = b[1].shape[2];
+        window_offsets(off, w[0], w[1], W, C);
+        PyThreadState *ts = b[0].len / b[0].itemsize >= NOGIL_MIN ? PyEval_SaveThread() : NULL;
+        if (kind == 'f')
+            maxpool_backward_f4(n, H, W, C, Ho, Wo, K, off, w[2], w[3], b[0].buf, b[1].buf, b[2].buf, b[3].buf);
+        else
+            maxpool_backward_f8(n, H, W, C, Ho, Wo, K, off, w[2], w[3], b[0].buf, b[1].buf, b[2].buf, b[3].buf);
+        if (ts)
+            PyEval_RestoreThread(ts);
+    }
+    release(b, got);
+    return PyBool_FromLong(kind != 0);
+}
+
 /* The batch-norm passes share one wrapper: `roles` names each array argument, 'M' a matrix (rows, width)
  * or 'v' a vector (width,), and `writes` marks those written ('w'); then come c0 and c1. All of one
  * float dtype, C-contiguous, apart from each other; False (nothing done) when they are not for it. */
@@ -804,6 +901,7 @@ static PyMethodDef methods[] = {
     {"shift_scale", (PyCFunction)(void (*)(void))shift_scale, METH_FASTCALL, shift_scale_doc},
     {"col2im", (PyCFunction)(void (*)(void))col2im, METH_FASTCALL, col2im_doc},
     {"maxpool", (PyCFunction)(void (*)(void))maxpool, METH_FASTCALL, maxpool_doc},
+    {"maxpool_backward", (PyCFunction)(void (*)(void))maxpool_backward, METH_FASTCALL, maxpool_backward_doc},
     {"column_sums", (PyCFunction)(void (*)(void))column_sums, METH_FASTCALL, column_sums_doc},
     {"centre", (PyCFunction)(void (*)(void))centre, METH_FASTCALL, centre_doc},
     {"normalize", (PyCFunction)(void (*)(void))normalize, METH_FASTCALL, normalize_doc},

@@ -288,10 +288,14 @@ def maxpool_backward(x: Array, m: Array, grad_y: Array, out: Array, kh: int, kw:
     their elements of ``out``; overlapping ones (stride < kernel) add to them, so ``out`` must
     start at 0 there, as it must wherever an input lies in no window. ``x``, ``out`` (n, H, W, C);
     ``m``, ``grad_y`` (n, Ho, Wo, C); ``scratch``: two bool arrays and one of ``out``'s dtype,
-    each (n, Ho, Wo, C). Returns ``out``. NumPy only: a C loop was no faster (the pass is bound by
-    memory, not by the arithmetic)."""
-    free, hit, routed = scratch  # free: windows whose arg-max is still to find
+    each (n, Ho, Wo, C). Returns ``out``. Windows that do not overlap have a C loop that takes
+    each window once (about 3x faster on the convnet's pools), with the same bits."""
     overlapping = sh < kh or sw < kw
+    if _fast is not None and not overlapping:
+        g = grad_y if grad_y.flags.c_contiguous else np.ascontiguousarray(grad_y)  # e.g. from Flatten
+        if _fast.maxpool_backward(x, m, g, out, kh, kw, sh, sw):
+            return out
+    free, hit, routed = scratch  # free: windows whose arg-max is still to find
     last = kh * kw - 1
     _, Ho, Wo, _ = m.shape
     views = zip(window_views(x, kh, kw, sh, sw, Ho, Wo), window_views(out, kh, kw, sh, sw, Ho, Wo),

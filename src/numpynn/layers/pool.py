@@ -16,8 +16,8 @@ row-major order on ties, as PyTorch):
 
 (δ is routed to the one input that won; where windows overlap, the sums add). Max
 pooling's two passes are numpynn._kernels.maxpool and maxpool_backward: the NumPy
-reference walks the offsets as above; for the forward pass a C loop takes each window
-once, with the same bits.
+reference walks the offsets as above; a C loop takes each window once, with the same bits
+(the backward one for windows that do not overlap).
 
 Average pooling: y = (1/(kh·kw)) Σ_{u,v} x[..., s_h·i + u, s_w·j + v], and each
 input gets ∂C/∂y / (kh·kw) from every window it is in.
