@@ -80,6 +80,43 @@ def test_shards_run_on_several_threads():
     assert len(seen) == 2
 
 
+def test_shards_of_few_values_stay_on_the_calling_thread():
+    """A pass whose shards hold fewer than SHARD_VALUES_MIN values runs on the calling thread;
+    from there on, on several (two shards must run at once to pass the barrier)."""
+    seen = set()
+
+    def work(s):
+        seen.add(threading.get_ident())
+        time.sleep(0.005)  # time for a helper thread, were it given the shards, to take some
+
+    with _parallel.using(2):
+        _parallel.run(work, 4, _parallel.SHARD_VALUES_MIN - 1)
+    assert seen == {threading.get_ident()}
+    barrier = threading.Barrier(2, timeout=10)
+    with _parallel.using(2):
+        _parallel.run(lambda s: barrier.wait() if s < 2 else None, 4, _parallel.SHARD_VALUES_MIN)
+
+
+@pytest.mark.parametrize("maps, threaded", [((16, 24, 24), True), ((32, 8, 8), False)],
+                         ids=["first-pool", "second-pool"])
+def test_pools_hand_out_shards_that_hold_enough_values(monkeypatch, maps, threaded):
+    """The convnet's pools: the first one's shards (16 samples of 16×24×24) go to numpynn's threads,
+    the second one's (16 of 32×8×8) stay on the calling thread, forward and backward."""
+    calls = []
+    real = _parallel.run
+    monkeypatch.setattr(_parallel, "run", lambda work, n, values=None: (calls.append(values),
+                                                                         real(work, n, values)))
+    pool = nn.MaxPool2D(2)
+    nn.Network([nn.Reshape(maps), pool, nn.Flatten(), nn.Dense(maps[0] * maps[1] * maps[2] // 4, 10, "softmax")],
+               input_shape=(maps[0] * maps[1] * maps[2],))
+    pool.needs_input_grad = True
+    x = np.random.default_rng(0).standard_normal((64, *maps)).astype(np.float32)
+    y = pool.forward(x)
+    pool.backward(np.ones_like(y))
+    assert len(calls) == 2
+    assert all((v >= _parallel.SHARD_VALUES_MIN) == threaded for v in calls), calls
+
+
 def test_every_shard_runs_once_and_before_run_returns():
     """A thousand short runs back to back, so that helper threads wake late, for an older run or
     while the next one is being given out: each shard of each run is worked exactly once, and

@@ -28,8 +28,11 @@ Same seed, same bits, any thread count. The result never depends on how many thr
 
 Who uses how many threads (at most ``threads()``, at most one per shard):
 
-- Conv2D, MaxPool2D, AvgPool2D: always, one shard per :data:`IMAGE_SHARD` (16) samples, so
-  a batch of 64 runs on up to 4 threads and one of 256 on up to 16;
+- Conv2D: always, one shard per :data:`IMAGE_SHARD` (16) samples, so a batch of 64 runs on
+  up to 4 threads and one of 256 on up to 16;
+- MaxPool2D, AvgPool2D: the same shards, on numpynn's threads when a shard's input holds at
+  least :data:`SHARD_VALUES_MIN` (65,536) values, else on the calling thread (the convnet's
+  first pool, 16 maps of 24×24 a sample, is threaded; its second, 32 of 8×8, is not);
 - Dense: only for a batch of more than :data:`DENSE_SHARD` (512) rows, one shard per 512 rows
   (a batch of 64 to 512 is one shard: on 2 cores, shards of 128 made a batch of 256 take
   0.31 s an epoch of 20,000 rows on one thread and 0.44 s on two, against 0.16 s whole;
@@ -69,6 +72,9 @@ IMAGE_SHARD = 16
 #: Rows per shard of a dense layer; a batch of up to this many rows is one shard (smaller
 #: shards cost more in passes over ∇W than they gain on the cores: docs/benchmarks.md).
 DENSE_SHARD = 512
+#: A pass whose shards each hold fewer values than this runs on the calling thread: handing a
+#: shard to another thread (waking it, 10-20 us) costs more than such a shard's work.
+SHARD_VALUES_MIN = 1 << 16
 
 _setting: int | None = None  # set_threads's value; None: the machine's cores
 _local = threading.local()  # .worker: True in a pool thread (a nested run stays on it)
@@ -127,12 +133,13 @@ def shards(total: int, size: int) -> list[slice]:
     return [slice(start, min(start + size, total)) for start in range(0, total, size)]
 
 
-def run(work: Callable[[int], Any], n: int) -> None:
+def run(work: Callable[[int], Any], n: int, values: int | None = None) -> None:
     """``work(s)`` for every shard s in 0..n-1, on up to ``threads()`` threads (the calling
     one among them); returns when all are done, raising the error of the first shard that
     failed. Each ``work(s)`` must write only what belongs to shard s. One shard, one thread,
-    or a call from inside a shard runs them in order on the calling thread."""
-    workers = min(threads(), n)
+    a call from inside a shard, or shards of fewer than :data:`SHARD_VALUES_MIN` ``values``
+    (what one shard reads, where the caller says) run in order on the calling thread."""
+    workers = min(threads(), n) if values is None or values >= SHARD_VALUES_MIN else 1
     if workers <= 1 or getattr(_local, "worker", False):
         for s in range(n):
             work(s)

@@ -99,7 +99,7 @@ class MaxPool2D(_Pool2D):
             n = parts[s]
             _kernels.maxpool(self.x[n], m[n], kh, kw, sh, sw)  # m = max over the window
 
-        _parallel.run(shard, len(parts))  # shards of IMAGE_SHARD samples on numpynn's threads
+        _parallel.run(shard, len(parts), self.x[parts[0]].size)  # shards of IMAGE_SHARD samples
         self.max = m
         return nchw(m)
 
@@ -126,7 +126,7 @@ class MaxPool2D(_Pool2D):
             _kernels.maxpool_backward(self.x[n], self.max[n], g[n], dx[n], kh, kw, sh, sw,
                                       tuple(a[n] for a in scratch))
 
-        _parallel.run(shard, len(parts))
+        _parallel.run(shard, len(parts), dx[parts[0]].size)
         return nchw(dx)
 
 
@@ -153,7 +153,7 @@ class AvgPool2D(_Pool2D):
                     s += view
             s *= x.dtype.type(1.0 / (kh * kw))  # y = (1/(kh·kw)) Σ_window x
 
-        _parallel.run(shard, len(parts))
+        _parallel.run(shard, len(parts), xp[parts[0]].size)
         return nchw(s_all)
 
     def backward(self, grad_y: Array) -> Array | None:
@@ -173,7 +173,7 @@ class AvgPool2D(_Pool2D):
             for _, view in self.offsets(dx[n]):
                 view += share  # every input gets its share from each window it is in
 
-        _parallel.run(shard, len(parts))
+        _parallel.run(shard, len(parts), dx[parts[0]].size)
         return nchw(dx)
 
 
