@@ -11,7 +11,8 @@
   than the ufunc passes), and max pooling's forward pass
   (about 2.5x faster than its four ufunc passes on a 16-sample shard of the convnet's
   first pool; a NaN sends it to the reference, whose np.maximum keeps the first NaN it
-  meets). The package's own build compiles it at
+  meets) and its backward pass for windows that do not overlap (about 3x faster than
+  the reference's sixteen). The package's own build compiles it at
   install time (``setup.py``); where that could not be done (no C compiler) the
   install goes on without it and training uses the reference.
 
