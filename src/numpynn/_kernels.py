@@ -12,7 +12,7 @@
   (about 2.5x faster than its four ufunc passes on a 16-sample shard of the convnet's
   first pool; a NaN sends it to the reference, whose np.maximum keeps the first NaN it
   meets) and its backward pass for windows that do not overlap (about 3x faster than
-  the reference's sixteen). The package's own build compiles it at
+  the reference's twelve ufunc passes for a 2×2 window). The package's own build compiles it at
   install time (``setup.py``); where that could not be done (no C compiler) the
   install goes on without it and training uses the reference.
 
