@@ -183,14 +183,30 @@ CLONES static void col2im_f8(Py_ssize_t n, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssiz
     COL2IM_LOOP(double)
 }
 
+/* The most elements a window may have for the C loops (larger ones: the reference). */
+#define MAX_WINDOW 64
+
+/* A max pooling's shapes, as both of its loops take them: x (n, H, W, C), the pooled arrays
+ * (n, Ho, Wo, C), the kh x kw window (K elements) at strides sh, sw; off[k] is window element
+ * k = u kw + v's offset in x from the window's corner. */
+typedef struct {
+    Py_ssize_t n, H, W, C, Ho, Wo, kh, kw, K, sh, sw, off[MAX_WINDOW];
+} Pool;
+
+#define POOL_SHAPES(p)                                                           \
+    const Py_ssize_t n = (p)->n, H = (p)->H, W = (p)->W, C = (p)->C;             \
+    const Py_ssize_t Ho = (p)->Ho, Wo = (p)->Wo, K = (p)->K, sh = (p)->sh, sw = (p)->sw; \
+    const Py_ssize_t *off = (p)->off;
+
 /* Max pooling, channels last: out[s, i, j, c] = the largest x[s, sh i + u, sw j + v, c] over the
  * window's elements (u, v) in row-major order, each step as np.maximum(out, x_k) takes it for
  * numbers: a > b ? a : b (a tie gives b, as np.maximum does: max(+0, -0) is -0). np.maximum
  * keeps the first NaN it meets, which this select would not:
- * the loop only notes that it met one (returns 1) and the caller then runs the reference. off[k]
- * is element k's offset in x from the window's corner. No branch in the loops over channels
- * (no select with a NaN test either: either one stops GCC from vectorising them). */
+ * the loop only notes that it met one (returns 1) and the caller then runs the reference. No
+ * branch in the loops over channels (no select with a NaN test either: either one stops GCC from
+ * vectorising them). */
 #define MAXPOOL_LOOP(T)                                                          \
+    POOL_SHAPES(p)                                                               \
     int nan = 0;                                                                 \
     for (Py_ssize_t s = 0; s < n; s++)                                           \
         for (Py_ssize_t i = 0; i < Ho; i++)                                      \
@@ -212,16 +228,12 @@ CLONES static void col2im_f8(Py_ssize_t n, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssiz
             }                                                                    \
     return nan;
 
-CLONES static int maxpool_f4(Py_ssize_t n, Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, Py_ssize_t Ho,
-                             Py_ssize_t Wo, Py_ssize_t K, const Py_ssize_t *off, Py_ssize_t sh,
-                             Py_ssize_t sw, const float *restrict x, float *restrict out)
+CLONES static int maxpool_f4(const Pool *p, const float *restrict x, float *restrict out)
 {
     MAXPOOL_LOOP(float)
 }
 
-CLONES static int maxpool_f8(Py_ssize_t n, Py_ssize_t H, Py_ssize_t W, Py_ssize_t C, Py_ssize_t Ho,
-                             Py_ssize_t Wo, Py_ssize_t K, const Py_ssize_t *off, Py_ssize_t sh,
-                             Py_ssize_t sw, const double *restrict x, double *restrict out)
+CLONES static int maxpool_f8(const Pool *p, const double *restrict x, double *restrict out)
 {
     MAXPOOL_LOOP(double)
 }
@@ -235,6 +247,7 @@ CLONES static int maxpool_f8(Py_ssize_t n, Py_ssize_t H, Py_ssize_t W, Py_ssize_
  * go in chunks of POOL_CHUNK (free lives on the stack). */
 #define POOL_CHUNK 256
 #define MAXPOOL_BACKWARD_LOOP(T)                                                 \
+    POOL_SHAPES(p)                                                               \
     T free[POOL_CHUNK];                                                          \
     for (Py_ssize_t s = 0; s < n; s++)                                           \
         for (Py_ssize_t i = 0; i < Ho; i++)                                      \
@@ -262,18 +275,14 @@ CLONES static int maxpool_f8(Py_ssize_t n, Py_ssize_t H, Py_ssize_t W, Py_ssize_
                 }                                                                \
             }
 
-CLONES static void maxpool_backward_f4(Py_ssize_t n, Py_ssize_t H, Py_ssize_t W, Py_ssize_t C,
-                                       Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t K, const Py_ssize_t *off,
-                                       Py_ssize_t sh, Py_ssize_t sw, const float *x, const float *m,
-                                       const float *g, float *dx)
+CLONES static void maxpool_backward_f4(const Pool *p, const float *x, const float *m, const float *g,
+                                       float *dx)
 {
     MAXPOOL_BACKWARD_LOOP(float)
 }
 
-CLONES static void maxpool_backward_f8(Py_ssize_t n, Py_ssize_t H, Py_ssize_t W, Py_ssize_t C,
-                                       Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t K, const Py_ssize_t *off,
-                                       Py_ssize_t sh, Py_ssize_t sw, const double *x, const double *m,
-                                       const double *g, double *dx)
+CLONES static void maxpool_backward_f8(const Pool *p, const double *x, const double *m, const double *g,
+                                        double *dx)
 {
     MAXPOOL_BACKWARD_LOOP(double)
 }
@@ -715,9 +724,6 @@ static int window_args(PyObject *const *args, Py_ssize_t *w)
     return 1;
 }
 
-/* The most elements a window may have for the C loops (larger ones: the reference). */
-#define MAX_WINDOW 64
-
 /* off[k]: the offset of window element k = u kw + v from the window's corner in (H, W, C) memory. */
 static void window_offsets(Py_ssize_t *off, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t W, Py_ssize_t C)
 {
@@ -740,6 +746,34 @@ static char pool_shapes(const Py_buffer *x, const Py_buffer *y, const Py_ssize_t
     return kind;
 }
 
+/* What both max-pool functions take: the arrays (x first, the pooled one second; `writes` marks
+ * the writable ones), then kh, kw, sh, sw. 0 with an error set when the call is wrong; else 1, with
+ * *got the buffers got (to be released), *kind the float kind of x and the pooled array whose windows
+ * fit (0: not for the C loops) and, for a kind, *p their shapes. */
+static int pool_args(PyObject *const *args, Py_ssize_t nargs, const char *name, const char *writes,
+                     Py_buffer *b, int *got, char *kind, Pool *p)
+{
+    int k = (int)strlen(writes);
+    if (nargs != k + 4) {
+        PyErr_Format(PyExc_TypeError, "%s takes %d arguments", name, k + 4);
+        return 0;
+    }
+    Py_ssize_t w[4];
+    if (!window_args(args + k, w))
+        return 0;
+    *got = get_buffers(args, writes, b);
+    *kind = *got == k ? pool_shapes(&b[0], &b[1], w) : 0;
+    p->kh = w[0], p->kw = w[1], p->sh = w[2], p->sw = w[3], p->K = w[0] * w[1];
+    if (p->K > MAX_WINDOW)
+        *kind = 0;
+    if (*kind) {
+        p->n = b[0].shape[0], p->H = b[0].shape[1], p->W = b[0].shape[2], p->C = b[0].shape[3];
+        p->Ho = b[1].shape[1], p->Wo = b[1].shape[2];
+        window_offsets(p->off, p->kh, p->kw, p->W, p->C);
+    }
+    return 1;
+}
+
 PyDoc_STRVAR(maxpool_doc,
              "maxpool(x, out, kh, kw, sh, sw) -> bool\n\n"
              "out[n, i, j, c] = max over (u, v) of x[n, sh i + u, sw j + v, c] for x (n, H, W, C) and\n"
@@ -748,25 +782,15 @@ PyDoc_STRVAR(maxpool_doc,
 
 static PyObject *maxpool(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 6) {
-        PyErr_SetString(PyExc_TypeError, "maxpool takes 6 arguments");
-        return NULL;
-    }
-    Py_ssize_t w[4];
-    if (!window_args(args + 2, w))
-        return NULL;
     Py_buffer b[2];
-    int got = get_buffers(args, "-w", b);
-    char kind = got == 2 ? pool_shapes(&b[0], &b[1], w) : 0;
-    Py_ssize_t K = w[0] * w[1], off[MAX_WINDOW];
-    kind = K <= MAX_WINDOW ? kind : 0;
+    int got;
+    char kind;
+    Pool p;
+    if (!pool_args(args, nargs, "maxpool", "-w", b, &got, &kind, &p))
+        return NULL;
     if (kind) {
-        Py_ssize_t n = b[0].shape[0], H = b[0].shape[1], W = b[0].shape[2], C = b[0].shape[3];
-        Py_ssize_t Ho = b[1].shape[1], Wo = b[1].shape[2];
-        window_offsets(off, w[0], w[1], W, C);
         PyThreadState *ts = b[0].len / b[0].itemsize >= NOGIL_MIN ? PyEval_SaveThread() : NULL;
-        int nan = kind == 'f' ? maxpool_f4(n, H, W, C, Ho, Wo, K, off, w[2], w[3], b[0].buf, b[1].buf)
-                              : maxpool_f8(n, H, W, C, Ho, Wo, K, off, w[2], w[3], b[0].buf, b[1].buf);
+        int nan = kind == 'f' ? maxpool_f4(&p, b[0].buf, b[1].buf) : maxpool_f8(&p, b[0].buf, b[1].buf);
         if (ts)
             PyEval_RestoreThread(ts);
         if (nan)  /* np.maximum's NaN: the reference does it */
@@ -775,7 +799,6 @@ static PyObject *maxpool(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     release(b, got);
     return PyBool_FromLong(kind != 0);
 }
-
 
 PyDoc_STRVAR(maxpool_backward_doc,
              "maxpool_backward(x, m, g, dx, kh, kw, sh, sw) -> bool\n\n"
@@ -786,20 +809,15 @@ PyDoc_STRVAR(maxpool_backward_doc,
 
 static PyObject *maxpool_backward(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 8) {
-        PyErr_SetString(PyExc_TypeError, "maxpool_backward takes 8 arguments");
-        return NULL;
-    }
-    Py_ssize_t w[4];
-    if (!window_args(args + 4, w))
-        return NULL;
     Py_buffer b[4];
-    int got = get_buffers(args, "---w", b);
-    char kind = got == 4 ? pool_shapes(&b[0], &b[1], w) : 0;
-    Py_ssize_t K = w[0] * w[1], off[MAX_WINDOW];
-    kind = K <= MAX_WINDOW && w[2] >= w[0] && w[3] >= w[1] ? kind : 0;
-    for (int i = 0; kind && i < 4; i++) {  /* g like m, dx like x, dx apart from the others */
-        const Py_buffer *like = i == 1 || i == 2 ? &b[1] : &b[0];
+    int got;
+    char kind;
+    Pool p;
+    if (!pool_args(args, nargs, "maxpool_backward", "---w", b, &got, &kind, &p))
+        return NULL;
+    kind = p.sh >= p.kh && p.sw >= p.kw ? kind : 0;
+    for (int i = 2; kind && i < 4; i++) {  /* g like m, dx like x, dx apart from the others */
+        const Py_buffer *like = i == 2 ? &b[1] : &b[0];
         if (float_kind(&b[i]) != kind || b[i].ndim != 4 || (i == 3 && (b[3].buf == b[0].buf ||
                                                                       b[3].buf == b[1].buf || b[3].buf == b[2].buf)))
             kind = 0;
@@ -807,14 +825,11 @@ static PyObject *maxpool_backward(PyObject *self, PyObject *const *args, Py_ssiz
             kind = b[i].shape[d] == like->shape[d] ? kind : 0;
     }
     if (kind) {
-        Py_ssize_t n = b[0].shape[0], H = b[0].shape[1], W = b[0].shape[2], C = b[0].shape[3];
-        Py_ssize_t Ho = b[1].shape[1], Wo = b[1].shape[2];
-        window_offsets(off, w[0], w[1], W, C);
         PyThreadState *ts = b[0].len / b[0].itemsize >= NOGIL_MIN ? PyEval_SaveThread() : NULL;
         if (kind == 'f')
-            maxpool_backward_f4(n, H, W, C, Ho, Wo, K, off, w[2], w[3], b[0].buf, b[1].buf, b[2].buf, b[3].buf);
+            maxpool_backward_f4(&p, b[0].buf, b[1].buf, b[2].buf, b[3].buf);
         else
-            maxpool_backward_f8(n, H, W, C, Ho, Wo, K, off, w[2], w[3], b[0].buf, b[1].buf, b[2].buf, b[3].buf);
+            maxpool_backward_f8(&p, b[0].buf, b[1].buf, b[2].buf, b[3].buf);
         if (ts)
             PyEval_RestoreThread(ts);
     }
