@@ -55,6 +55,42 @@ CLONES static void adam_f8(Py_ssize_t n, double *restrict p, const double *restr
     ADAM_LOOP(double, sqrt)
 }
 
+/* a = sigma(z) = 1 / (1 + e^-z) in float32, step for step as numpynn._kernels.sigmoid32:
+ * x = -z clipped to [-80, 89]; n = rint(x log2 e) by the rounding of x log2 e + 1.5 * 2^23 (v);
+ * r = (x - n C1) - n C2 (ln 2 = C1 + C2, n C1 exact); e^r = ((P(r) r^2) + r) + 1 (Cephes' expf);
+ * 2^n from v's bits (its low bits hold n; n = 128 gives infinity's bits, and a = 0);
+ * e^x = e^r 2^n. Every step one rounded float operation. */
+#define SIG_LOW -80.0f
+#define SIG_HIGH 89.0f
+#define SIG_LOG2E 0x1.715476p+0f
+#define SIG_ROUND 12582912.0f /* 1.5 * 2^23 */
+#define SIG_C1 0x1.63p-1f      /* 0.693359375 */
+#define SIG_C2 -0x1.bd0106p-13f /* -2.12194440e-4 */
+#define SIG_P0 0x1.a0d2cep-13f
+#define SIG_P1 0x1.6e879cp-10f
+#define SIG_P2 0x1.111210p-7f
+#define SIG_P3 0x1.555382p-5f
+#define SIG_P4 0x1.555554p-3f
+#define SIG_P5 0x1.000000p-1f
+CLONES static void sigmoid_f4(Py_ssize_t count, float *a, const float *z)
+{
+    for (Py_ssize_t i = 0; i < count; i++) {
+        float x = -z[i];
+        x = x < SIG_LOW ? SIG_LOW : (x > SIG_HIGH ? SIG_HIGH : x);
+        float v = x * SIG_LOG2E + SIG_ROUND;
+        float n = v - SIG_ROUND;
+        float r = (x - n * SIG_C1) - n * SIG_C2;
+        float p = ((((SIG_P0 * r + SIG_P1) * r + SIG_P2) * r + SIG_P3) * r + SIG_P4) * r + SIG_P5;
+        p = ((p * (r * r)) + r) + 1.0f;
+        uint32_t bits, two_bits;
+        memcpy(&bits, &v, 4);
+        two_bits = (bits - (0x4B400000u - 127u)) << 23; /* (n + 127) << 23: the bits of 2^n */
+        float two;
+        memcpy(&two, &two_bits, 4);
+        a[i] = 1.0f / ((p * two) + 1.0f);
+    }
+}
+
 /* delta = (dC/da * a) * (1 - a), over dC/da */
 CLONES static void sigmoid_delta_f4(Py_ssize_t n, float *g, const float *a)
 {
@@ -509,6 +545,31 @@ static PyObject *adam(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return PyBool_FromLong(ok);
 }
 
+PyDoc_STRVAR(sigmoid_doc,
+             "sigmoid(z, a) -> bool\n\n"
+             "a = 1 / (1 + e^-z) for float32 z and a of one shape (a may be z), each step as\n"
+             "numpynn._kernels.sigmoid32 takes it. False (and nothing done) when the arrays are not for it.");
+
+static PyObject *sigmoid(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "sigmoid takes 2 arguments");
+        return NULL;
+    }
+    Py_buffer b[2];
+    int got = get_buffers(args, "-w", b);
+    int ok = got == 2 && float_kind(&b[0]) == 'f' && float_kind(&b[1]) == 'f' && same_shape(&b[0], &b[1]);
+    if (ok) {
+        Py_ssize_t n = b[0].len / b[0].itemsize;
+        PyThreadState *ts = n >= NOGIL_MIN ? PyEval_SaveThread() : NULL;
+        sigmoid_f4(n, b[1].buf, b[0].buf);
+        if (ts)
+            PyEval_RestoreThread(ts);
+    }
+    release(b, got);
+    return PyBool_FromLong(ok);
+}
+
 PyDoc_STRVAR(sigmoid_delta_doc,
              "sigmoid_delta(g, a) -> bool\n\n"
              "g <- (g * a) * (1 - a) in place; g and a of one shape and float dtype.\n"
@@ -909,6 +970,7 @@ COLUMNS_FUNCTION(input_grad, "MMvvvM", "-----w",
 
 static PyMethodDef methods[] = {
     {"adam", (PyCFunction)(void (*)(void))adam, METH_FASTCALL, adam_doc},
+    {"sigmoid", (PyCFunction)(void (*)(void))sigmoid, METH_FASTCALL, sigmoid_doc},
     {"sigmoid_delta", (PyCFunction)(void (*)(void))sigmoid_delta, METH_FASTCALL, sigmoid_delta_doc},
     {"relu", (PyCFunction)(void (*)(void))relu, METH_FASTCALL, relu_doc},
     {"relu_delta", (PyCFunction)(void (*)(void))relu_delta, METH_FASTCALL, relu_delta_doc},
