@@ -196,3 +196,36 @@ def test_gradient_check_does_not_flag_correct_tiny_gradients():
     assert grads[0][0][0, 0] == pytest.approx(s * s * (1 - s), rel=1e-7)  # backprop is right
     result = nn.gradient_check(net, x, y)
     assert result.ok, str(result)
+
+
+
+def test_gradient_check_allows_for_the_rounding_of_the_central_difference(monkeypatch):
+    """A correct convolutional network whose gradients are all small (the largest 0.057):
+    ∂C/∂W at one weight is 1.40306e-6 by backprop and by central differences at ε = 1e-4 and
+    1e-5, while ε = 1e-6 gives 1.40299e-6, 6.7e-11 off (C ≈ 1, rounded at 2.2e-16, over 2ε).
+    Against a floor of 1e-4 of the largest gradient alone (5.7e-6) that read 1.18e-5:
+    MISMATCH. An error in that weight's gradient well above the rounding is still caught."""
+    net = nn.Network([nn.Conv2D(2, 3, 1, activation="tanh"),
+                      nn.Conv2D(3, 4, (4, 1), padding=(2, 1), activation="sigmoid"),
+                      nn.AvgPool2D(2, 1), nn.Flatten(), nn.Dense(120, 3, "softmax")],
+                     input_shape=(2, 6, 4), seed=10555, dtype="float64")
+    rng = np.random.default_rng(10555)
+    net.layers[0].b = rng.normal(0, 0.5, size=3)
+    net.layers[1].b = rng.normal(0, 0.5, size=4)
+    x, y = rng.normal(size=(5, 2, 6, 4)), rng.integers(0, 3, size=5)
+    i = 3 * 2 + 3 + np.ravel_multi_index((2, 2, 1, 0), (4, 3, 4, 1))  # layers.1.W[2, 2, 1, 0]
+    _, grads = net.gradients(x, y)
+    assert grads[1][0][2, 2, 1, 0] == pytest.approx(1.40306e-6, rel=1e-5) == net.grads[i]
+    result = nn.gradient_check(net, x, y, max_params=None)
+    assert result.ok, str(result)
+
+    real = nn.Network.gradients
+
+    def off(self, x, y, training=True):  # that weight's gradient 1e-8 off (0.7% of it, 40 times
+        loss, grads = real(self, x, y, training)  # the central difference's rounding)
+        self.grads[i] += 1e-8
+        return loss, grads
+
+    monkeypatch.setattr(nn.Network, "gradients", off)
+    result = nn.gradient_check(net, x, y, max_params=None)
+    assert not result.ok and result.worst == "layers.1.W[2, 2, 1, 0]", str(result)

@@ -5,10 +5,13 @@ For each parameter θ_i the central difference
     ∂C/∂θ_i ≈ (C(θ + ε e_i) − C(θ − ε e_i)) / 2ε
 
 is compared with the backprop gradient from :meth:`Network.gradients`, in
-float64, by the relative error ``|g_num − g_bp| / max(|g_num| + |g_bp|, floor)``,
-where the floor is 1e-4 of the largest gradient component (so finite-difference
-rounding on components far smaller than the rest is not mistaken for a bug).
-Backprop that is right gives errors near 1e-7 or below; a wrong line gives
+float64, by the relative error ``|g_num − g_bp| / max(|g_num| + |g_bp|, floor)``.
+The floor keeps the central difference's own rounding from being mistaken for a bug:
+C(θ ± ε e_i) are each rounded at about ε_mach |C|, so g_num carries an error of about
+ε_mach |C| / ε (2e-10 for C ≈ 1 and ε = 1e-6) whatever the component's size. The floor
+is the larger of 1e-4 of the largest gradient component and 10⁶ ε_mach |C| / ε, so that
+an error at that rounding level counts 1e-6 and one ten times larger reaches the 1e-5
+line. Backprop that is right gives errors near 1e-7 or below; a wrong line gives
 errors near 1.
 """
 
@@ -71,7 +74,7 @@ def gradient_check(
         net64.reseed(0, seed)  # the same dropout masks for every evaluation
         return net64.gradients(x64, y)[0]
 
-    cost()
+    c0 = cost()
     analytic = net64.grads.copy()  # ∇θ by backprop, in θ's flat order
     theta = net64.params
     n = theta.size
@@ -80,10 +83,11 @@ def gradient_check(
     rng = np.random.default_rng(seed)
     indices = np.arange(n) if max_params is None or n <= max_params else rng.choice(
         n, size=max_params, replace=False)
-    # Errors are relative to each component, but with a floor of 1e-4 of the largest
-    # gradient: a central difference carries about 1e-11 of rounding error, which would
-    # swamp components far smaller than the rest (e.g. 4e-8 next to 1) without any bug.
-    floor = max(1e-4 * float(np.max(np.abs(analytic))), 1e-12)
+    # Errors are relative to each component, with a floor (module docstring): 1e-4 of the
+    # largest gradient, or 10⁶ times the central difference's rounding, ε_mach |C| / ε, which
+    # would swamp components far smaller than the rest (e.g. 4e-8 next to 1) without any bug.
+    rounding = np.finfo(np.float64).eps * abs(c0) / eps
+    floor = max(1e-4 * float(np.max(np.abs(analytic))), 1e6 * rounding, 1e-12)
     worst_err, worst_i = 0.0, int(indices[0])
     for i in indices:
         original = theta[i]

@@ -69,9 +69,10 @@ def first_layer_error(net, x, y, eps=1e-6) -> float:
     """The largest relative error of backprop against central differences over every parameter
     of the first layer (as nn.gradient_check measures it, floor included): the parameters
     whose gradient reaches them only through the next layer's ∂C/∂x."""
-    _, grads = net.gradients(x, y)
+    cost, grads = net.gradients(x, y)
     analytic = np.concatenate([g.ravel() for layer in grads for g in layer])
-    floor = max(1e-4 * float(np.abs(analytic).max()), 1e-12)
+    rounding = np.finfo(np.float64).eps * abs(cost) / eps  # the central difference's own
+    floor = max(1e-4 * float(np.abs(analytic).max()), 1e6 * rounding, 1e-12)
     theta = net.params
     worst = 0.0
     for i in range(sum(g.size for g in grads[0])):
