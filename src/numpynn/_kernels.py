@@ -391,8 +391,10 @@ def maxpool_backward(x: Array, m: Array, grad_y: Array, out: Array, kh: int, kw:
 # one dtype.
 
 
-def column_sums(x: Array, out: Array, c0: int, c1: int) -> Array:
-    """out[c] = Σ_rows x[r, c]; returns ``out``."""
+def column_sums(x: Array, out: Array, c0: int = 0, c1: int | None = None) -> Array:
+    """out[c] = Σ_rows x[r, c] (for the columns c0 … c1 − 1: all by default), each column
+    summed in row order from row 0; returns ``out``."""
+    c1 = x.shape[1] if c1 is None else c1
     if _fast is None or not _fast.column_sums(x, out, c0, c1):
         np.add.reduce(x[:, c0:c1], axis=0, out=out[c0:c1])
     return out

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _parallel
+from .. import _kernels, _parallel
 from ..activations import Activation
 from .base import Array, Layer, Shape, WeightsAndBiases, activation_and_init, register_layer, whole
 
@@ -149,7 +149,7 @@ class Dense(WeightsAndBiases, Layer):
     def _backward_rows(self, r: slice, delta_of: Any, grad_W: Array, grad_b: Array, g: Array | None) -> None:
         d = delta_of(r)
         np.matmul(self.x[r].T, d, out=grad_W)  # ∇W_l = a_{l−1}ᵀ δ_l (these rows)
-        np.add.reduce(d, axis=0, out=grad_b)  # ∇b_l = Σ_rows δ_l (these rows)
+        _kernels.column_sums(d, grad_b)  # ∇b_l = Σ_rows δ_l (these rows)
         if g is not None:
             np.matmul(d, self.params["W"].T, out=g[r])  # ∂C/∂a_{l−1} = δ_l W_lᵀ
 
