@@ -60,26 +60,49 @@ def test_sigmoid_delta_gives_the_reference_bits(compiled_backend, dtype, shape):
     np.testing.assert_array_equal(fused, ref)
 
 
-def sigmoid32_by_definition(z):
-    """σ(z) for float32 z one element at a time, each step a float32 scalar operation: the steps
-    ``_kernels.sigmoid32`` names, written out once more."""
-    f = np.float32
-    P = [f(float.fromhex(h)) for h in ("0x1.a0d2cep-13", "0x1.6e879cp-10", "0x1.111210p-7",
-                                       "0x1.555382p-5", "0x1.555554p-3", "0x1p-1")]
-    out = np.empty_like(z)
+F32 = np.float32
+EXP_P = [F32(float.fromhex(h)) for h in ("0x1.a0d2cep-13", "0x1.6e879cp-10", "0x1.111210p-7",
+                                         "0x1.555382p-5", "0x1.555554p-3", "0x1p-1")]
+
+
+def exp32_by_definition(x):
+    """e^x for one float32 x, each step a float32 scalar operation: the steps ``_kernels.exp32``
+    names, written out once more (x clipped to [−88, 89] first; a NaN stays)."""
     with np.errstate(under="ignore", over="ignore", invalid="ignore"):
-        for i, zi in np.ndenumerate(z):
-            x = min(max(-zi, f(-80.0)), f(89.0)) if not np.isnan(zi) else -zi
-            v = x * f(float.fromhex("0x1.715476p+0")) + f(1.5 * 2**23)
-            n = v - f(1.5 * 2**23)  # rint(x log₂e)
-            r = (x - n * f(0.693359375)) - n * f(float.fromhex("-0x1.bd0106p-13"))
-            p = P[0]
-            for c in P[1:]:
-                p = p * r + c
-            p = (p * (r * r) + r) + f(1.0)
-            bits = (int(np.array(v).view(np.int32)) - 0x4B400000 + 127) << 23
-            two = np.array(bits & 0xFFFFFFFF, np.uint32).view(np.float32)[()]  # 2^n
-            out[i] = f(1.0) / (p * two + f(1.0))
+        x = min(max(x, F32(-88.0)), F32(89.0)) if not np.isnan(x) else x
+        v = x * F32(float.fromhex("0x1.715476p+0")) + F32(1.5 * 2**23)
+        n = v - F32(1.5 * 2**23)  # rint(x log₂e)
+        r = (x - n * F32(0.693359375)) - n * F32(float.fromhex("-0x1.bd0106p-13"))
+        p = EXP_P[0]
+        for c in EXP_P[1:]:
+            p = p * r + c
+        p = (p * (r * r) + r) + F32(1.0)
+        bits = (int(np.array(v).view(np.int32)) - 0x4B400000 + 127) << 23
+        return p * np.array(bits & 0xFFFFFFFF, np.uint32).view(np.float32)[()]  # e^r 2^n
+
+
+def sigmoid32_by_definition(z):
+    """σ(z) = 1/(1 + e^{−z}) one float32 element at a time."""
+    out = np.empty_like(z)
+    for i, zi in np.ndenumerate(z):
+        out[i] = F32(1.0) / (exp32_by_definition(-zi) + F32(1.0))
+    return out
+
+
+def softmax32_by_definition(z):
+    """The float32 softmax one row at a time: e^{z − max z}, summed from the first column."""
+    out = np.empty_like(z)
+    with np.errstate(invalid="ignore"):
+        for i in np.ndindex(*z.shape[:-1]):
+            row = z[i]
+            m = row[0]
+            for value in row[1:]:
+                m = np.maximum(m, value)  # as np.max: a NaN wins
+            e = [exp32_by_definition(value - m) for value in row]
+            total = e[0]
+            for value in e[1:]:
+                total = total + value
+            out[i] = [value / total for value in e]
     return out
 
 
@@ -114,6 +137,44 @@ def test_sigmoid32_gives_the_reference_bits(compiled_backend, layout):
     assert ref.tobytes(order="A") == by_definition.tobytes(order="A")
     far = np.array([0.0, -0.0, np.inf, -np.inf, 1e3, -1e3, 89, -89, -88.38, 17], np.float32)
     np.testing.assert_array_equal(_kernels.sigmoid(far, np.empty_like(far)), [0.5, 0.5, 1, 0, 1, 0, 1, 0, 0, 1])
+
+
+@pytest.mark.parametrize("layout", ["rows", "three axes", "in-place", "strided", "one column"])
+def test_softmax32_gives_the_reference_bits(compiled_backend, layout):
+    """The float32 softmax: the C loop, the NumPy reference and a loop over its steps agree to
+    the bit, on rows, on (B, H, k), in place, on a strided view (the reference runs) and on one
+    column, with rows holding a NaN, +∞, only −∞, spreads past the clip at −88, ties, ±0; and
+    each row of numbers sums to 1 within float32's rounding."""
+    rng = np.random.default_rng(12)
+    shape = {"three axes": (8, 8, 10), "one column": (9, 1)}.get(layout, (64, 10))
+    z = (rng.standard_normal(shape) * rng.choice([0.1, 1, 10, 60], shape)).astype(np.float32)
+    rows = z.reshape(-1, shape[-1])
+    if shape[-1] == 10:
+        rows[0, 3], rows[1, 0], rows[2] = np.nan, np.inf, -np.inf
+        rows[3, :4], rows[4, :3], rows[5] = [-200, 200, 0, -0.0], [7, 7, 7], -0.0
+    if layout == "strided":
+        z = z[::2]
+
+    def run():
+        with np.errstate(invalid="ignore"):  # ∞ − ∞ in the reference, as before
+            if layout == "in-place":
+                a = z.copy()
+                assert _kernels.softmax(a, a) is a
+                return a
+            a = np.full_like(z, 9)
+            assert _kernels.softmax(z, a) is a
+            return a
+
+    ref, fused = both(run)
+    assert fused.tobytes(order="A") == ref.tobytes(order="A")
+    assert ref.tobytes(order="A") == softmax32_by_definition(z).tobytes(order="A")
+    numbers = np.isfinite(z).all(axis=-1)
+    sums = ref.sum(axis=-1, dtype=np.float64)[numbers]
+    np.testing.assert_allclose(sums, 1, rtol=0, atol=4 * shape[-1] * np.finfo(np.float32).eps)
+    x = z[numbers] - z[numbers].max(axis=-1, keepdims=True)  # rounded to float32, as the kernels have it
+    exact = np.exp(x.astype(np.float64))
+    exact /= exact.sum(axis=-1, keepdims=True)
+    np.testing.assert_allclose(ref[numbers], exact, rtol=8 * np.finfo(np.float32).eps, atol=1e-38)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -55,39 +55,68 @@ CLONES static void adam_f8(Py_ssize_t n, double *restrict p, const double *restr
     ADAM_LOOP(double, sqrt)
 }
 
-/* a = sigma(z) = 1 / (1 + e^-z) in float32, step for step as numpynn._kernels.sigmoid32:
- * x = -z clipped to [-80, 89]; n = rint(x log2 e) by the rounding of x log2 e + 1.5 * 2^23 (v);
- * r = (x - n C1) - n C2 (ln 2 = C1 + C2, n C1 exact); e^r = ((P(r) r^2) + r) + 1 (Cephes' expf);
- * 2^n from v's bits (its low bits hold n; n = 128 gives infinity's bits, and a = 0);
- * e^x = e^r 2^n. Every step one rounded float operation. */
-#define SIG_LOW -80.0f
-#define SIG_HIGH 89.0f
-#define SIG_LOG2E 0x1.715476p+0f
-#define SIG_ROUND 12582912.0f /* 1.5 * 2^23 */
-#define SIG_C1 0x1.63p-1f      /* 0.693359375 */
-#define SIG_C2 -0x1.bd0106p-13f /* -2.12194440e-4 */
-#define SIG_P0 0x1.a0d2cep-13f
-#define SIG_P1 0x1.6e879cp-10f
-#define SIG_P2 0x1.111210p-7f
-#define SIG_P3 0x1.555382p-5f
-#define SIG_P4 0x1.555554p-3f
-#define SIG_P5 0x1.000000p-1f
+/* e^x in float32 for x already clipped to [-88, 89], step for step as numpynn._kernels.exp32:
+ * n = rint(x log2 e) by the rounding of x log2 e + 1.5 * 2^23 (v); r = (x - n C1) - n C2
+ * (ln 2 = C1 + C2, n C1 exact); e^r = ((P(r) r^2) + r) + 1 (Cephes' expf); 2^n from v's bits
+ * (its low bits hold n; n = -127 gives the bits of 0, n = 128 those of infinity); e^x = e^r 2^n.
+ * Every step one rounded float operation. */
+#define EXP_LOW -88.0f
+#define EXP_HIGH 89.0f
+#define EXP_LOG2E 0x1.715476p+0f
+#define EXP_ROUND 12582912.0f /* 1.5 * 2^23 */
+#define EXP_C1 0x1.63p-1f      /* 0.693359375 */
+#define EXP_C2 -0x1.bd0106p-13f /* -2.12194440e-4 */
+#define EXP_P0 0x1.a0d2cep-13f
+#define EXP_P1 0x1.6e879cp-10f
+#define EXP_P2 0x1.111210p-7f
+#define EXP_P3 0x1.555382p-5f
+#define EXP_P4 0x1.555554p-3f
+#define EXP_P5 0x1.000000p-1f
+#define CLIP(x) ((x) < EXP_LOW ? EXP_LOW : ((x) > EXP_HIGH ? EXP_HIGH : (x)))
+
+static inline float exp32(float x)
+{
+    float v = x * EXP_LOG2E + EXP_ROUND;
+    float n = v - EXP_ROUND;
+    float r = (x - n * EXP_C1) - n * EXP_C2;
+    float p = ((((EXP_P0 * r + EXP_P1) * r + EXP_P2) * r + EXP_P3) * r + EXP_P4) * r + EXP_P5;
+    p = ((p * (r * r)) + r) + 1.0f;
+    uint32_t bits, two_bits;
+    memcpy(&bits, &v, 4);
+    two_bits = (bits - (0x4B400000u - 127u)) << 23; /* (n + 127) << 23: the bits of 2^n */
+    float two;
+    memcpy(&two, &two_bits, 4);
+    return p * two;
+}
+
+/* a = sigma(z) = 1 / (1 + e^x), x = -z clipped to [-88, 89] (a may be z) */
 CLONES static void sigmoid_f4(Py_ssize_t count, float *a, const float *z)
 {
     for (Py_ssize_t i = 0; i < count; i++) {
         float x = -z[i];
-        x = x < SIG_LOW ? SIG_LOW : (x > SIG_HIGH ? SIG_HIGH : x);
-        float v = x * SIG_LOG2E + SIG_ROUND;
-        float n = v - SIG_ROUND;
-        float r = (x - n * SIG_C1) - n * SIG_C2;
-        float p = ((((SIG_P0 * r + SIG_P1) * r + SIG_P2) * r + SIG_P3) * r + SIG_P4) * r + SIG_P5;
-        p = ((p * (r * r)) + r) + 1.0f;
-        uint32_t bits, two_bits;
-        memcpy(&bits, &v, 4);
-        two_bits = (bits - (0x4B400000u - 127u)) << 23; /* (n + 127) << 23: the bits of 2^n */
-        float two;
-        memcpy(&two, &two_bits, 4);
-        a[i] = 1.0f / ((p * two) + 1.0f);
+        a[i] = 1.0f / (exp32(CLIP(x)) + 1.0f);
+    }
+}
+
+/* Row by row (k values each): a_j = e^{x_j} / (sum over j of e^{x_j}, from the first), x = z - max(z)
+ * clipped to [-88, 89]; the max as np.max (a NaN wins). a may be z. */
+CLONES static void softmax_f4(Py_ssize_t rows, Py_ssize_t k, float *a, const float *z)
+{
+    for (Py_ssize_t i = 0; i < rows; i++) {
+        const float *zi = z + i * k;
+        float *ai = a + i * k;
+        float m = zi[0];
+        for (Py_ssize_t j = 1; j < k; j++)
+            m = (zi[j] > m || zi[j] != zi[j]) ? zi[j] : m;
+        for (Py_ssize_t j = 0; j < k; j++) {
+            float x = zi[j] - m;
+            ai[j] = exp32(CLIP(x));
+        }
+        float total = ai[0];
+        for (Py_ssize_t j = 1; j < k; j++)
+            total += ai[j];
+        for (Py_ssize_t j = 0; j < k; j++)
+            ai[j] = ai[j] / total;
     }
 }
 
@@ -570,6 +599,33 @@ static PyObject *sigmoid(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     return PyBool_FromLong(ok);
 }
 
+PyDoc_STRVAR(softmax_doc,
+             "softmax(z, a) -> bool\n\n"
+             "a = the softmax of z over its last axis, for float32 z and a of one shape (a may be z),\n"
+             "each step as numpynn._kernels.softmax takes it. False (and nothing done) when the arrays\n"
+             "are not for it.");
+
+static PyObject *softmax(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "softmax takes 2 arguments");
+        return NULL;
+    }
+    Py_buffer b[2];
+    int got = get_buffers(args, "-w", b);
+    int ok = got == 2 && float_kind(&b[0]) == 'f' && float_kind(&b[1]) == 'f' && same_shape(&b[0], &b[1]) &&
+             b[0].ndim >= 1 && b[0].shape[b[0].ndim - 1] > 0;
+    if (ok) {
+        Py_ssize_t n = b[0].len / b[0].itemsize, k = b[0].shape[b[0].ndim - 1];
+        PyThreadState *ts = n >= NOGIL_MIN ? PyEval_SaveThread() : NULL;
+        softmax_f4(n / k, k, b[1].buf, b[0].buf);
+        if (ts)
+            PyEval_RestoreThread(ts);
+    }
+    release(b, got);
+    return PyBool_FromLong(ok);
+}
+
 PyDoc_STRVAR(sigmoid_delta_doc,
              "sigmoid_delta(g, a) -> bool\n\n"
              "g <- (g * a) * (1 - a) in place; g and a of one shape and float dtype.\n"
@@ -971,6 +1027,7 @@ COLUMNS_FUNCTION(input_grad, "MMvvvM", "-----w",
 static PyMethodDef methods[] = {
     {"adam", (PyCFunction)(void (*)(void))adam, METH_FASTCALL, adam_doc},
     {"sigmoid", (PyCFunction)(void (*)(void))sigmoid, METH_FASTCALL, sigmoid_doc},
+    {"softmax", (PyCFunction)(void (*)(void))softmax, METH_FASTCALL, softmax_doc},
     {"sigmoid_delta", (PyCFunction)(void (*)(void))sigmoid_delta, METH_FASTCALL, sigmoid_delta_doc},
     {"relu", (PyCFunction)(void (*)(void))relu, METH_FASTCALL, relu_doc},
     {"relu_delta", (PyCFunction)(void (*)(void))relu_delta, METH_FASTCALL, relu_delta_doc},

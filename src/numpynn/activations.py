@@ -207,7 +207,8 @@ class Identity(Activation):
 @register_activation
 class Softmax(Activation):
     """a_j = e^{z_j} / Σ_k e^{z_k}, row by row, computed from z − max(z) so it
-    never overflows. Not element-wise: ``delta`` applies the full Jacobian
+    never overflows (float32: e^x from float32 additions and products, ``_kernels.softmax``).
+    Not element-wise: ``delta`` applies the full Jacobian
     ``∂a_i/∂z_j = a_i (1[i=j] − a_j)``. Paired with cross-entropy the network
     skips this and uses ``δ_L = (a − y)/B`` directly (``CrossEntropy.output_delta``;
     B rows in the batch, the loss being their mean), which needs target rows
@@ -217,10 +218,7 @@ class Softmax(Activation):
     elementwise = False
 
     def forward(self, z: Array, out: Array | None = None) -> Array:
-        a = np.subtract(z, z.max(axis=-1, keepdims=True), out=out)
-        np.exp(a, out=a)
-        a /= a.sum(axis=-1, keepdims=True)
-        return a
+        return _kernels.softmax(z, np.empty_like(z) if out is None else out)
 
     def derivative(self, z: Array, a: Array) -> Array:
         raise TypeError(
