@@ -117,6 +117,60 @@ def test_pools_hand_out_shards_that_hold_enough_values(monkeypatch, maps, thread
     assert all((v >= _parallel.SHARD_VALUES_MIN) == threaded for v in calls), calls
 
 
+def test_scratch_is_each_threads_own_and_kept():
+    """One array per name, shape and dtype on each thread, the same one on every call (``fill`` set
+    once, when it is made), another thread's its own; a thread keeps SCRATCH_KEPT at most."""
+    first = _parallel.scratch("test", (3, 4), np.float32, fill=1)
+    first[0] = 7  # what the thread leaves there stays
+    again = _parallel.scratch("test", (3, 4), np.float32, fill=1)
+    assert again is first and again[0, 0] == 7 and again[1, 0] == 1
+    assert _parallel.scratch("test", (3, 5), np.float32) is not first
+    assert _parallel.scratch("test", (3, 4), np.float64) is not first
+    other = []
+    thread = threading.Thread(target=lambda: other.append(_parallel.scratch("test", (3, 4), np.float32, fill=1)))
+    thread.start()
+    thread.join()
+    assert other[0] is not first and (other[0] == 1).all()
+    for k in range(_parallel.SCRATCH_KEPT):
+        _parallel.scratch(f"test {k}", (2,), np.float32)
+    assert _parallel.scratch("test", (3, 4), np.float32, fill=1) is not first  # the oldest went
+
+
+@pytest.mark.parametrize("channels", [1, 16])
+def test_a_convolution_keeps_no_patch_matrix_of_the_whole_batch(channels):
+    """A convolution gathers each shard's [col 1] into its thread's scratch, in the forward pass
+    and again in the backward one, instead of keeping the batch's (B·Ho·Wo, kh·kw·C + 1) matrix
+    and its gradient (B·Ho·Wo, kh·kw·C): none of its own buffers has either's size; its gradients
+    are those of a whole-batch im2col."""
+    B, H = 256, 12
+    conv = nn.Conv2D(channels, 32, 5)
+    nn.Network([conv, nn.Flatten(), nn.Dense(32 * 8 * 8, 10, "softmax")], input_shape=(channels, H, H),
+               seed=0, dtype="float64")  # builds the layer
+    conv.needs_input_grad = True
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((B, channels, H, H))
+    y = conv.forward(x)
+    g = rng.standard_normal(y.shape)
+    dx = conv.backward(g.copy())
+    K = 25 * channels
+    assert {b.size for b in conv._buffers.values()}.isdisjoint({B * 64 * (K + 1), B * 64 * K})
+    # the same gradients from one whole-batch patch matrix
+    from numpy.lib.stride_tricks import sliding_window_view
+    col = sliding_window_view(x.transpose(0, 2, 3, 1), (5, 5), axis=(1, 2))  # (B, 8, 8, C, 5, 5)
+    col = col.transpose(0, 1, 2, 4, 5, 3).reshape(B * 64, 25 * channels)
+    W = conv.params["W"].transpose(2, 3, 1, 0).reshape(25 * channels, 32)
+    delta = (g.transpose(0, 2, 3, 1).reshape(B * 64, 32)) * (conv.z > 0)  # ReLU's δ
+    np.testing.assert_allclose(conv.grads["W"].transpose(2, 3, 1, 0).reshape(25 * channels, 32), col.T @ delta,
+                               rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(conv.grads["b"], delta.sum(axis=0), rtol=1e-10, atol=1e-10)
+    grad_col = (delta @ W.T).reshape(B, 8, 8, 5, 5, channels)  # ∂C/∂col, put back where each patch came from
+    expected = np.zeros((B, H, H, channels))
+    for u in range(5):
+        for v in range(5):
+            expected[:, u : u + 8, v : v + 8] += grad_col[:, :, :, u, v]
+    np.testing.assert_allclose(dx, expected.transpose(0, 3, 1, 2), rtol=1e-10, atol=1e-10)
+
+
 def test_every_shard_runs_once_and_before_run_returns():
     """A thousand short runs back to back, so that helper threads wake late, for an older run or
     while the next one is being given out: each shard of each run is worked exactly once, and

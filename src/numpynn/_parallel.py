@@ -268,6 +268,25 @@ def _blas_single() -> Iterator[None]:
         yield
 
 
+#: How many scratch arrays a thread keeps (the oldest goes first when it makes one more).
+SCRATCH_KEPT = 8
+
+
+def scratch(name: str, shape: tuple[int, ...], dtype: Any, fill: float | None = None) -> np.ndarray:
+    """An array of the calling thread's own, kept between calls (one per name, shape and dtype):
+    a shard's working space, which stays in its core's cache where a whole batch's buffer would
+    be read back from memory. It holds what this thread last left in it; ``fill`` sets it once,
+    when it is made (a part the caller never writes keeps that value)."""
+    store: dict[Any, np.ndarray] = _local.__dict__.setdefault("scratch", {})
+    key = (name, shape, np.dtype(dtype))
+    buf = store.get(key)
+    if buf is None:
+        if len(store) >= SCRATCH_KEPT:
+            del store[next(iter(store))]
+        buf = store[key] = np.empty(shape, dtype) if fill is None else np.full(shape, fill, dtype)
+    return buf
+
+
 def reduce_in_order(parts: Any, out: Any) -> Any:
     """``out`` = ((parts[0] + parts[1]) + parts[2]) + …: partial sums added in shard order,
     whatever thread made them, so the bits never depend on the thread count."""

@@ -118,7 +118,8 @@ class Conv2D(WeightsAndBiases, Layer):
             raise ValueError(f"Conv2D cannot use {self.activation.name}, which only suits the output layer")
         self.z: Array = np.empty((0, self.out_channels))  # z of the last forward pass, rows (B·Ho·Wo, O)
         self.a: Array = np.empty((0, self.out_channels))  # a = σ(z), rows (B·Ho·Wo, O)
-        self.col: Array = np.empty((0, 0))  # the patches of the last forward pass (B·Ho·Wo, kh·kw·C)
+        # every kh×kw window of the last forward pass's input, (B, Ho, Wo, C, kh, kw): a strided view
+        self.windows: Array = np.empty((0, 0, 0, 0, 0, 0))
 
     def config(self) -> dict[str, Any]:
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
@@ -143,8 +144,10 @@ class Conv2D(WeightsAndBiases, Layer):
 
     # --- forward and backward -----------------------------------------------------
     # Both passes run on shards of IMAGE_SHARD samples (numpynn._parallel: fixed shards, on
-    # numpynn's threads); a shard's rows of [col 1], z, a and ∂C/∂x are its own, and its
-    # partial [∇Wm; ∇b] is added to the others' in shard order.
+    # numpynn's threads); a shard's rows of z, a and ∂C/∂x are its own, its [col 1] is gathered
+    # into a buffer of its thread's own (in both passes: gathering it again costs less than
+    # reading a whole batch's patches back from memory), and its partial [∇Wm; ∇b] is added to
+    # the others' in shard order.
     def forward(self, x: Array, training: bool = False) -> Array:
         """a = σ(conv(x, W) + b); (B, C, H, W) -> (B, O, Ho, Wo), a view of channels-last memory."""
         B = x.shape[0]
@@ -156,13 +159,12 @@ class Conv2D(WeightsAndBiases, Layer):
         padded = None  # zero padding: the borders of this buffer stay 0, the middle is the input
         if ph or pw:
             padded = self.buffer("padded", (B, H + 2 * ph, W + 2 * pw, C), dtype, zeros=True)
-        col, gather = self._patch_matrix(B, dtype)  # [col 1] (B·Ho·Wo, kh·kw·C + 1)
         Wb = self._kernel_matrix()
         z = self.buffer("z", (B * Ho * Wo, O), dtype)
         a = self.output_buffer(z)  # z itself for the identity (a conv before a batch norm)
         parts = _parallel.shards(B, _parallel.IMAGE_SHARD)
         # every kh×kw window of the batch, strided: (B, Ho, Wo, C, kh, kw), still a view (made once:
-        # a shard takes its samples' rows of it)
+        # a shard takes its samples' rows of it; the backward pass gathers them again)
         source = xp if padded is None else padded
         windows = sliding_window_view(source, (kh, kw), axis=(1, 2))[:, : sh * Ho : sh, : sw * Wo : sw]
 
@@ -170,47 +172,40 @@ class Conv2D(WeightsAndBiases, Layer):
             n, r = parts[s], self._rows(parts[s])
             if padded is not None:
                 padded[n, ph : ph + H, pw : pw + W, :] = xp[n]
-            gather(n, windows[n])
-            np.matmul(col[r], Wb, out=z[r])  # z = [col 1] [Wm; b] = col Wm + b
+            col = self._patches(windows[n], dtype)  # [col 1] of these samples
+            np.matmul(col, Wb, out=z[r])  # z = [col 1] [Wm; b] = col Wm + b
             if a is not z:
                 self.activation.forward(z[r], out=a[r])  # a = σ(z)
 
         _parallel.run(shard, len(parts))
-        self.col, self.z, self.a = col, z, a
+        self.windows, self.z, self.a = windows, z, a
         return nchw(a.reshape(B, Ho, Wo, O))
 
     def _rows(self, samples: slice) -> slice:
-        """The rows of [col 1], z and a that hold these samples (Ho·Wo rows each)."""
+        """The rows of z and a that hold these samples (Ho·Wo rows each)."""
         per = self.output_shape[1] * self.output_shape[2]
         return slice(samples.start * per, samples.stop * per)
 
-    def _patch_matrix(self, B: int, dtype: np.dtype) -> tuple[Array, Any]:
-        """The patch matrix with a column of ones, [col 1] (B·Ho·Wo, kh·kw·C + 1), and
-        ``gather(samples, windows)``, which copies those samples' windows (n, Ho, Wo, C, kh, kw)
-        into it: row (n, i, j) is the window at (i, j) of sample n in the order (u, v, c),
-        then 1 (the constant input whose weight is the bias, so the product adds b and ∇b
-        comes out of ∇W's product). The copy keeps the input's contiguous axis innermost:
-        the channels, or with one channel the image rows, in which case the matrix is the
-        transposed view of a (kh·kw·C + 1, B·Ho·Wo) buffer (same values, 4x faster to gather
-        for a 28x28 digit)."""
+    def _patches(self, windows: Array, dtype: np.dtype) -> Array:
+        """The patch matrix with a column of ones, [col 1] (n·Ho·Wo, kh·kw·C + 1), of the samples
+        whose windows (n, Ho, Wo, C, kh, kw) these are, in a buffer of the calling thread's own
+        (``_parallel.scratch``, made for IMAGE_SHARD samples): row (n, i, j) is the window at
+        (i, j) of sample n in the order (u, v, c), then 1 (the constant input whose weight is the
+        bias, so the product adds b and ∇b comes out of ∇W's product). The copy keeps the input's
+        contiguous axis innermost: the channels, or with one channel the image rows, in which
+        case the matrix is the transposed view of a (kh·kw·C + 1, n·Ho·Wo) buffer (same values,
+        4x faster to gather for a 28x28 digit)."""
+        n = windows.shape[0]
         C = self.in_channels
         (kh, kw), (_, Ho, Wo) = self.kernel_size, self.output_shape
-        K = kh * kw * C
+        K, most = kh * kw * C, _parallel.IMAGE_SHARD
         if C > 1:
-            col = self.buffer("col", (B, Ho, Wo, K + 1), dtype, fill=1)
-            patches = col[..., :K].reshape(B, Ho, Wo, kh, kw, C)
-
-            def gather(n: slice, windows: Array) -> None:
-                np.copyto(patches[n], windows.transpose(0, 1, 2, 4, 5, 3))
-
-            return col.reshape(B * Ho * Wo, K + 1), gather
-        col_t = self.buffer("col_t", (K + 1, B, Ho, Wo), dtype, fill=1)
-        patches_t = col_t[:K].reshape(kh, kw, B, Ho, Wo)
-
-        def gather_t(n: slice, windows: Array) -> None:
-            np.copyto(patches_t[:, :, n], windows[:, :, :, 0].transpose(3, 4, 0, 1, 2))
-
-        return col_t.reshape(K + 1, B * Ho * Wo).T, gather_t
+            col = _parallel.scratch("conv col", (most, Ho, Wo, K + 1), dtype, fill=1)[:n]
+            np.copyto(col[..., :K].reshape(n, Ho, Wo, kh, kw, C), windows.transpose(0, 1, 2, 4, 5, 3))
+            return col.reshape(n * Ho * Wo, K + 1)
+        col_t = _parallel.scratch("conv col_t", (K + 1, most, Ho, Wo), dtype, fill=1)[:, :n]
+        np.copyto(col_t[:K].reshape(kh, kw, n, Ho, Wo), windows[:, :, :, 0].transpose(3, 4, 0, 1, 2))
+        return col_t.reshape(K + 1, n * Ho * Wo).T
 
     def _kernel_matrix(self) -> Array:
         """[Wm; b] (kh·kw·C + 1, O): column o holds kernel o in the order of a patch row
@@ -257,17 +252,19 @@ class Conv2D(WeightsAndBiases, Layer):
         needs_dx = self.needs_input_grad
         if needs_dx:
             dxp = self.buffer("grad_padded", (B, H + 2 * ph, W + 2 * pw, C), dtype)
-            grad_col = self.buffer("grad_col", (B * Ho * Wo, K), dtype)
             Wm_t = np.ascontiguousarray(self.params["W"].transpose(0, 2, 3, 1)).reshape(O, K)  # Wmᵀ (O, K)
 
         def shard(s: int) -> None:
-            n, r = parts[s], self._rows(parts[s])
+            n = parts[s]
             d = delta_of(n)  # δ_s (rows, O)
+            col = self._patches(self.windows[n], dtype)  # [col_s 1], gathered again
             # [∇Wm; ∇b]_s = [col_s 1]ᵀ δ_s: ∇W correlates the input with δ, ∇b = Σ_rows δ
-            np.matmul(self.col[r].T, d, out=partial[s])
+            np.matmul(col.T, d, out=partial[s])
             if not needs_dx:
                 return
-            gc = np.matmul(d, Wm_t, out=grad_col[r])  # ∂C/∂col = δ Wmᵀ
+            rows = d.shape[0]
+            grad_col = _parallel.scratch("conv grad col", (_parallel.IMAGE_SHARD * Ho * Wo, K), dtype)
+            gc = np.matmul(d, Wm_t, out=grad_col[:rows])  # ∂C/∂col = δ Wmᵀ
             dx = dxp[n]
             dx[...] = 0
             # col2im: each patch's gradient added back where the patch came from; summed over
