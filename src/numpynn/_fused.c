@@ -89,9 +89,10 @@ static inline float exp32(float x)
     return p * two;
 }
 
-/* a = sigma(z) = 1 / (1 + e^x), x = -z clipped to [-88, 89] (a may be z) */
-CLONES static void sigmoid_f4(Py_ssize_t count, float *a, const float *z)
+/* a = sigma(z) = 1 / (1 + e^x), x = -z clipped to [-88, 89], over all rows * k values (a may be z) */
+CLONES static void sigmoid_f4(Py_ssize_t rows, Py_ssize_t k, float *a, const float *z)
 {
+    Py_ssize_t count = rows * k;
     for (Py_ssize_t i = 0; i < count; i++) {
         float x = -z[i];
         a[i] = 1.0f / (exp32(CLIP(x)) + 1.0f);
@@ -574,6 +575,32 @@ static PyObject *adam(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return PyBool_FromLong(ok);
 }
 
+/* The float32 loops that write a from z (a may be z): f(rows, k, a, z), k the length of the last axis. */
+typedef void (*rows_f4)(Py_ssize_t, Py_ssize_t, float *, const float *);
+
+/* f(rows, k, a, z) for float32 z and a of one shape with a last axis of k > 0 values; False (nothing
+ * done) when the arrays are not for it. */
+static PyObject *float32_rows(PyObject *const *args, Py_ssize_t nargs, const char *name, rows_f4 f)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "%s takes 2 arguments", name);
+        return NULL;
+    }
+    Py_buffer b[2];
+    int got = get_buffers(args, "-w", b);
+    int ok = got == 2 && float_kind(&b[0]) == 'f' && float_kind(&b[1]) == 'f' && same_shape(&b[0], &b[1]) &&
+             b[0].ndim >= 1 && b[0].shape[b[0].ndim - 1] > 0;
+    if (ok) {
+        Py_ssize_t n = b[0].len / b[0].itemsize, k = b[0].shape[b[0].ndim - 1];
+        PyThreadState *ts = n >= NOGIL_MIN ? PyEval_SaveThread() : NULL;
+        f(n / k, k, b[1].buf, b[0].buf);
+        if (ts)
+            PyEval_RestoreThread(ts);
+    }
+    release(b, got);
+    return PyBool_FromLong(ok);
+}
+
 PyDoc_STRVAR(sigmoid_doc,
              "sigmoid(z, a) -> bool\n\n"
              "a = 1 / (1 + e^-z) for float32 z and a of one shape (a may be z), each step as\n"
@@ -581,22 +608,7 @@ PyDoc_STRVAR(sigmoid_doc,
 
 static PyObject *sigmoid(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "sigmoid takes 2 arguments");
-        return NULL;
-    }
-    Py_buffer b[2];
-    int got = get_buffers(args, "-w", b);
-    int ok = got == 2 && float_kind(&b[0]) == 'f' && float_kind(&b[1]) == 'f' && same_shape(&b[0], &b[1]);
-    if (ok) {
-        Py_ssize_t n = b[0].len / b[0].itemsize;
-        PyThreadState *ts = n >= NOGIL_MIN ? PyEval_SaveThread() : NULL;
-        sigmoid_f4(n, b[1].buf, b[0].buf);
-        if (ts)
-            PyEval_RestoreThread(ts);
-    }
-    release(b, got);
-    return PyBool_FromLong(ok);
+    return float32_rows(args, nargs, "sigmoid", sigmoid_f4);
 }
 
 PyDoc_STRVAR(softmax_doc,
@@ -607,23 +619,7 @@ PyDoc_STRVAR(softmax_doc,
 
 static PyObject *softmax(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "softmax takes 2 arguments");
-        return NULL;
-    }
-    Py_buffer b[2];
-    int got = get_buffers(args, "-w", b);
-    int ok = got == 2 && float_kind(&b[0]) == 'f' && float_kind(&b[1]) == 'f' && same_shape(&b[0], &b[1]) &&
-             b[0].ndim >= 1 && b[0].shape[b[0].ndim - 1] > 0;
-    if (ok) {
-        Py_ssize_t n = b[0].len / b[0].itemsize, k = b[0].shape[b[0].ndim - 1];
-        PyThreadState *ts = n >= NOGIL_MIN ? PyEval_SaveThread() : NULL;
-        softmax_f4(n / k, k, b[1].buf, b[0].buf);
-        if (ts)
-            PyEval_RestoreThread(ts);
-    }
-    release(b, got);
-    return PyBool_FromLong(ok);
+    return float32_rows(args, nargs, "softmax", softmax_f4);
 }
 
 PyDoc_STRVAR(sigmoid_delta_doc,
