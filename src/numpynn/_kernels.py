@@ -211,9 +211,7 @@ def softmax(z: Array, out: Array) -> Array:
         x = np.subtract(z, z.max(axis=-1, keepdims=True), out=out)  # x = z − max(z) ≤ 0
         np.clip(x, _LOW, _HIGH, out=x)
         e = exp32(x)
-        total = e[..., :1].copy()  # Σ_k e^{x_k}, column by column from the first
-        for k in range(1, e.shape[-1]):
-            total += e[..., k : k + 1]
+        total = np.add.accumulate(e, axis=-1)[..., -1:]  # Σ_k e^{x_k}, column by column from the first
         return np.divide(e, total, out=out)
     a = np.subtract(z, z.max(axis=-1, keepdims=True), out=out)
     np.exp(a, out=a)
