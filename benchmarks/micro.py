@@ -96,13 +96,13 @@ def test_forward(benchmark, s):
     benchmark(s.net.forward, s.xb)
 
 
-def test_sigmoid_forward(benchmark, s):
+def test_sigmoid_forward(benchmark, s, kernels):
     z = s.net.layers[0].z.copy()
     out = np.empty_like(z)
     benchmark(_kernels.sigmoid, z, out)
 
 
-def test_softmax_forward(benchmark, s):
+def test_softmax_forward(benchmark, s, kernels):
     out = s.net.layers[-1]
     z = out.z.copy()
     a = np.empty_like(z)

@@ -21,8 +21,9 @@ multiply-add) and the order of the reference's operations, and the tests check t
 both backends give the same bits. The float32 sigmoid and softmax are built for that:
 NumPy's ``exp`` and ``tanh`` are not the same code on every machine and a C loop could not
 promise their bits, so :func:`exp32` computes e^x from additions and products, each rounded
-to float32, which the C loops repeat (the sigmoid about 4x faster than NumPy's ``tanh`` form
-here on a 64 × 128 batch, the softmax about 5x on 64 × 10); float64 keeps NumPy's.
+to float32, which the C loops repeat (the sigmoid about 3.5x faster than NumPy's ``tanh`` form
+here on a 64 × 128 batch, the softmax about 4.5x on 64 × 10: ``benchmarks/micro.py``); float64
+keeps NumPy's.
 
 ``use("numpy")`` (or ``NUMPYNN_KERNELS=numpy`` in the environment) forces the
 reference path; ``use("c")`` insists on the C kernels.
