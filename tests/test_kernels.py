@@ -33,6 +33,18 @@ def both(run):
     return reference, run()
 
 
+def both_into(kernel, z, in_place):
+    """:func:`both` for ``kernel(z, out)``: into a fresh array (filled with 9s, so a value left
+    unwritten shows), or in place on a copy of z; each call must return its ``out``."""
+
+    def run():
+        a = z.copy() if in_place else np.full_like(z, 9)
+        assert kernel(a if in_place else z, a) is a
+        return a
+
+    return both(run)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n", [1, 7, 16, 10_007])  # vector widths and their tails
 def test_adam_gives_the_reference_bits(compiled_backend, dtype, n):
@@ -122,16 +134,7 @@ def test_sigmoid32_gives_the_reference_bits(compiled_backend, layout):
     elif layout == "strided":
         z = z[:, ::2]
 
-    def run():
-        if layout == "in-place":
-            a = z.copy()
-            assert _kernels.sigmoid(a, a) is a
-            return a
-        a = np.full_like(z, 9)
-        assert _kernels.sigmoid(z, a) is a
-        return a
-
-    ref, fused = both(run)
+    ref, fused = both_into(_kernels.sigmoid, z, in_place=layout == "in-place")
     assert fused.tobytes(order="A") == ref.tobytes(order="A")
     by_definition = sigmoid32_by_definition(z)
     assert ref.tobytes(order="A") == by_definition.tobytes(order="A")
@@ -155,17 +158,8 @@ def test_softmax32_gives_the_reference_bits(compiled_backend, layout):
     if layout == "strided":
         z = z[::2]
 
-    def run():
-        with np.errstate(invalid="ignore"):  # ∞ − ∞ in the reference, as before
-            if layout == "in-place":
-                a = z.copy()
-                assert _kernels.softmax(a, a) is a
-                return a
-            a = np.full_like(z, 9)
-            assert _kernels.softmax(z, a) is a
-            return a
-
-    ref, fused = both(run)
+    with np.errstate(invalid="ignore"):  # ∞ − ∞ in the reference, as before
+        ref, fused = both_into(_kernels.softmax, z, in_place=layout == "in-place")
     assert fused.tobytes(order="A") == ref.tobytes(order="A")
     assert ref.tobytes(order="A") == softmax32_by_definition(z).tobytes(order="A")
     numbers = np.isfinite(z).all(axis=-1)
